@@ -1,0 +1,42 @@
+# tikstream — `make` or `make help` lists the targets.
+SHELL := /bin/bash
+PY := .venv/bin/python
+KAFKA_PORT ?= 9092
+export KAFKA_PORT
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+setup: .venv/.installed ## create .venv and install tikstream editable with dev extras
+
+.venv/.installed: pyproject.toml
+	@test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+include tools/kafka/kafka.mk
+
+run: setup ## run tikstream against local Kafka (settings from TIKSTREAM_* variables)
+	.venv/bin/tikstream run
+
+test: setup kafka-up ## unit, contract and integration tests (starts local Kafka if needed)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+unit: setup ## unit tests only (no Kafka)
+	$(PY) -m pytest -q -m "not integration" $(PYTEST_ARGS)
+
+lint: setup ## ruff and mypy --strict
+	.venv/bin/ruff check tikstream tests bench tools
+	.venv/bin/mypy tikstream
+
+schemas: setup ## regenerate schemas/*.json from the models
+	$(PY) -m tikstream.schemas
+
+bench: setup kafka-up ## run the benchmarks; results in bench/results/latest.json
+	$(PY) bench/run.py --out bench/results/latest.json
+
+.PHONY: help setup run test unit lint schemas bench

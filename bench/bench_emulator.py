@@ -1,0 +1,113 @@
+"""Benchmark: how many events per second the emulator accepts in 1,000-event ``/event/track/`` requests.
+
+Starts the emulator as a child process, opens ``--connections`` keep-alive connections that post valid
+1,000-event web batches (unique ``event_id``s, hashed user fields, properties) for ``--seconds``, and counts the
+events answered with code 0. Prints ``{"emulator_events_per_s": N}``; ``--out FILE`` merges that key into FILE.
+
+The client speaks raw HTTP/1.1 over asyncio streams so that it takes little of the CPU the emulator needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+from tikstream.emulator.process import running_emulator
+
+EVENTS_PER_REQUEST = 1000
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def body_template() -> bytes:
+    """A valid 1,000-event batch whose event ids contain ``@REQ@``, replaced per request."""
+    data = [
+        {
+            "event": "Purchase",
+            "event_time": 1_735_689_600 + i,
+            "event_id": f"@REQ@-{i}",
+            "user": {
+                "email": [_sha(f"user{i}@example.com")],
+                "phone": [_sha(f"+1213373{i:04d}")],
+                "external_id": [_sha(f"u-{i}")],
+                "ip": "203.0.113.7",
+                "user_agent": "Mozilla/5.0 (X11; Linux x86_64)",
+            },
+            "properties": {
+                "currency": "USD",
+                "value": 46.0,
+                "content_type": "product",
+                "contents": [{"content_id": f"sku-{i}", "price": 23.0, "quantity": 2}],
+            },
+            "page": {"url": "https://shop.example/checkout"},
+        }
+        for i in range(EVENTS_PER_REQUEST)
+    ]
+    return orjson.dumps({"event_source": "web", "event_source_id": "CBENCH", "data": data})
+
+
+async def _post_loop(host: str, port: int, template: bytes, conn: int, deadline: float) -> int:
+    reader, writer = await asyncio.open_connection(host, port)
+    accepted, n = 0, 0
+    head = (
+        f"POST /open_api/v1.3/event/track/ HTTP/1.1\r\nHost: {host}:{port}\r\nAccess-Token: bench\r\n"
+        "Content-Type: application/json\r\n"
+    ).encode()
+    try:
+        while time.perf_counter() < deadline:
+            n += 1
+            body = template.replace(b"@REQ@", f"c{conn}r{n}".encode())
+            writer.write(head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            headers = await reader.readuntil(b"\r\n\r\n")
+            length = int(headers.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            reply = await reader.readexactly(length)
+            if b'"code":0,' in reply:
+                accepted += EVENTS_PER_REQUEST
+    finally:
+        writer.close()
+    return accepted
+
+
+async def measure(base_url: str, seconds: float, connections: int) -> float:
+    host_port = base_url.split("//", 1)[1].split("/", 1)[0]
+    host, port = host_port.rsplit(":", 1)
+    template = body_template()
+    started = time.perf_counter()
+    counts = await asyncio.gather(
+        *(_post_loop(host, int(port), template, c, started + seconds) for c in range(connections))
+    )
+    return sum(counts) / (time.perf_counter() - started)
+
+
+def merge_into(path: Path, result: dict[str, float]) -> None:
+    current = json.loads(path.read_text()) if path.exists() and path.read_text().strip() else {}
+    current.update(result)
+    path.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--out", type=Path, help="JSON file to merge the result into")
+    args = parser.parse_args(argv)
+    with running_emulator() as base_url:
+        rate = asyncio.run(measure(base_url, args.seconds, args.connections))
+    result = {"emulator_events_per_s": round(rate)}
+    print(json.dumps(result))
+    if args.out:
+        merge_into(args.out, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

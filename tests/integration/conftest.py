@@ -1,0 +1,68 @@
+"""Integration tier: real Kafka (``make kafka-up``) and the emulator over real sockets."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from kafka_broker import bootstrap, wait_ready
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def kafka_config() -> dict[str, str]:
+    wait_ready(bootstrap(), timeout=30)
+    return {"bootstrap.servers": bootstrap()}
+
+
+@pytest.fixture
+def new_topic(kafka_config: dict[str, str]) -> Iterator[Callable[..., str]]:
+    admin = AdminClient(kafka_config)
+    created: list[str] = []
+
+    def make(partitions: int = 1, prefix: str = "t", config: dict[str, str] | None = None) -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+        fut = admin.create_topics([NewTopic(name, partitions, 1, config=config or {})])[name]
+        fut.result(30)
+        created.append(name)
+        return name
+
+    yield make
+    if created:
+        for fut in admin.delete_topics(created).values():
+            try:
+                fut.result(30)
+            except Exception:
+                pass
+
+
+def produce(kafka_config: dict[str, str], topic: str, records: Iterable[tuple[bytes | None, bytes | None]],
+            partition: int | None = None) -> int:
+    p = Producer({**kafka_config, "linger.ms": 20, "batch.num.messages": 10000, "enable.idempotence": True})
+    n = 0
+    for key, value in records:
+        while True:
+            try:
+                if partition is None:
+                    p.produce(topic, key=key, value=value)
+                else:
+                    p.produce(topic, key=key, value=value, partition=partition)
+                break
+            except BufferError:
+                p.poll(0.1)
+        n += 1
+        if n % 10000 == 0:
+            p.poll(0)
+    assert p.flush(60) == 0
+    return n

@@ -1,0 +1,116 @@
+"""Property tests for tikstream.mapping.normalise: no input crashes it, outputs have the promised shape, and
+normalising an output again gives it back."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tikstream.mapping.normalise import (
+    CALCULATE_TYPES,
+    EVENT_USER_FIELDS,
+    HASHED_EVENT_FIELDS,
+    Outcome,
+    Result,
+    audience_id_value,
+    audience_normaliser,
+    event_normaliser,
+    event_user_value,
+)
+
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+HEX = {64: re.compile(r"[0-9a-f]{64}"), 32: re.compile(r"[0-9a-f]{32}")}
+REGIONS = st.sampled_from([None, "US", "GB", "DE", "FR", "IN", "BR", "JP"])
+ANY_TEXT = st.text(alphabet=st.characters(exclude_categories=()), max_size=40)  # surrogates included
+PHONE_TEXT = st.text(alphabet="0123456789 +()-./x", max_size=22)
+HEXISH = st.text(alphabet="0123456789abcdefABCDEF \t", min_size=30, max_size=70)
+UUIDISH = st.uuids().map(str).flatmap(lambda u: st.sampled_from([u, u.upper(), f" {u} ", u.replace("-", "")]))
+EMAILISH = st.from_regex(r"\s?[A-Za-z0-9._+ -]{1,12}@[A-Za-z0-9-]{1,8}\.[A-Za-z]{2,4}\s?", fullmatch=True)
+SCALARS = (
+    st.none() | st.booleans() | st.integers() | st.integers(min_value=0, max_value=10**16)
+    | st.floats(allow_nan=True, allow_infinity=True) | ANY_TEXT | PHONE_TEXT | HEXISH | UUIDISH | EMAILISH
+)
+JSON_LIKE = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def hex_length(family: str, key: str) -> int | None:
+    """Length of the digest the key sends, or None for a plain (unhashed) event field."""
+    if family == "event":
+        return 64 if key in HASHED_EVENT_FIELDS else None
+    return 32 if key.endswith("_MD5") else 64
+
+
+def check_shape(family: str, key: str, raw: object, result: Result) -> None:
+    value, outcome = result
+    assert isinstance(outcome, Outcome)
+    assert (value is None) == (outcome in (Outcome.INVALID, Outcome.MISSING))
+    if outcome is Outcome.MISSING:
+        assert raw is None or (isinstance(raw, str) and not raw.strip())
+    if value is None:
+        return
+    length = hex_length(family, key)
+    if length is None:
+        assert outcome is Outcome.PLAIN
+        assert value and value == value.strip()
+        value.encode()  # serialisable as UTF-8 JSON
+    else:
+        assert outcome in (Outcome.HASHED, Outcome.PREHASHED)
+        assert len(value) == length and HEX[length].fullmatch(value)
+
+
+def check_idempotent(family: str, key: str, region: str | None, result: Result) -> None:
+    value, outcome = result
+    if value is None:
+        return
+    again = (event_user_value if family == "event" else audience_id_value)(key, value, region)
+    expected = Outcome.PLAIN if outcome is Outcome.PLAIN else Outcome.PREHASHED
+    assert again == (value, expected)
+
+
+@SETTINGS
+@given(field=st.sampled_from(sorted(EVENT_USER_FIELDS)), raw=JSON_LIKE, region=REGIONS)
+def test_event_values_never_crash_and_keep_their_shape(field: str, raw: object, region: str | None) -> None:
+    result = event_user_value(field, raw, region)
+    check_shape("event", field, raw, result)
+    check_idempotent("event", field, region, result)
+    assert event_normaliser(field, region)(raw) == result
+
+
+@SETTINGS
+@given(ctype=st.sampled_from(sorted(CALCULATE_TYPES)), raw=JSON_LIKE, region=REGIONS)
+def test_audience_values_never_crash_and_keep_their_shape(
+    ctype: str, raw: object, region: str | None
+) -> None:
+    result = audience_id_value(ctype, raw, region)
+    check_shape("file", ctype, raw, result)
+    check_idempotent("file", ctype, region, result)
+    assert audience_normaliser(ctype, region)(raw) == result
+
+
+@SETTINGS
+@given(raw=PHONE_TEXT | st.integers(min_value=0, max_value=10**16), region=REGIONS)
+def test_a_phone_is_valid_for_both_apis_or_for_neither(raw: object, region: str | None) -> None:
+    event_value, _ = event_user_value("phone", raw, region)
+    file_value, _ = audience_id_value("PHONE_SHA256", raw, region)
+    assert (event_value is None) == (file_value is None)
+
+
+@SETTINGS
+@given(raw=EMAILISH)
+def test_ascii_email_case_does_not_matter(raw: str) -> None:
+    assert event_user_value("email", raw.upper(), None) == event_user_value("email", raw.lower(), None)
+    assert audience_id_value("EMAIL_SHA256", raw.upper(), None) == audience_id_value(
+        "EMAIL_SHA256", raw.lower(), None
+    )
+
+
+@SETTINGS
+@given(raw=UUIDISH, field=st.sampled_from(["idfa", "gaid"]))
+def test_maid_events_and_files_agree(raw: str, field: str) -> None:
+    assert event_user_value(field, raw, None) == audience_id_value(f"{field.upper()}_SHA256", raw, None)

@@ -1,0 +1,159 @@
+"""Composition root of ``tikstream run``: builds the parts, wires them, runs the loop. No logic of its own."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from tikstream.jobs.registry import JobRegistry, JobVersion
+from tikstream.kafka.admin import COMPACTED, TopicSpec, ensure_topics
+from tikstream.kafka.config_topic import ConfigTopicReader
+from tikstream.kafka.consumer import TriggerConsumer
+from tikstream.kafka.dlq import MAX_MESSAGE_BYTES as DLQ_MAX_MESSAGE_BYTES
+from tikstream.kafka.dlq import DeadLetterWriter
+from tikstream.metrics import Metrics
+from tikstream.processor import Processor
+from tikstream.settings import Settings
+from tikstream.sinks.base import Sink, SinkContext
+from tikstream.sinks.dead_letter import DeadLetterSink
+from tikstream.sinks.manager import SinkManager
+from tikstream.status import StatusServer
+
+log = logging.getLogger(__name__)
+
+SinkBuilder = Callable[[JobVersion, SinkContext], Sink]
+
+
+def default_sink_builders() -> dict[str, SinkBuilder]:
+    """The sink of each job type. Adding a job type means adding its model and an entry here."""
+    return {}
+
+
+def own_topics(settings: Settings) -> list[TopicSpec]:
+    dlq = {"max.message.bytes": str(DLQ_MAX_MESSAGE_BYTES)}
+    return [TopicSpec(settings.config_topic, 1, COMPACTED), TopicSpec(settings.dlq_topic, 3, dlq)]
+
+
+class App:
+    def __init__(self, settings: Settings, *, builders: Mapping[str, SinkBuilder] | None = None,
+                 metrics: Metrics | None = None, auth: Any = None, shutdown_timeout: float = 20.0) -> None:
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.stop = threading.Event()
+        self.shutdown_timeout = shutdown_timeout
+        kafka = settings.kafka_config()
+        self.dlq = DeadLetterWriter(kafka, settings.dlq_topic, self.metrics)
+        self.registry = JobRegistry(self.metrics, lambda: ConfigTopicReader(kafka, settings.config_topic))
+        self.context = SinkContext(self.metrics, self.dlq, kafka, settings.group_id, settings.state_dir,
+                                   settings.tiktok_base_url, auth)
+        builders = dict(default_sink_builders() if builders is None else builders)
+        self.sinks = SinkManager(lambda v: self._build(builders, v), self._unavailable, self.metrics)
+        self.consumer = TriggerConsumer(kafka, settings.group_id, settings.auto_offset_reset,
+                                        on_commit_failed=lambda ps: self.processor.commit_failed(ps))
+        self.processor = Processor(self.consumer, self.dlq, self.sinks, self.metrics)
+        self.joined = False
+        self.status = StatusServer(settings.http_port, self.metrics, self.health, self.ready, self.jobs)
+
+    def _build(self, builders: Mapping[str, SinkBuilder], version: JobVersion) -> Sink:
+        from tikstream.errors import ConfigError
+
+        builder = builders.get(version.job.type)
+        if builder is None:
+            raise ConfigError(f"no sink for job type {version.job.type!r} in this build")
+        return builder(version, self.context)
+
+    def _unavailable(self, version: JobVersion, reason: str) -> Sink:
+        return DeadLetterSink(version.job.id, reason, self.dlq)
+
+    # -- probes -----------------------------------------------------------------------------------------
+    def health(self) -> tuple[bool, str]:
+        if self.registry.failure is not None:
+            return False, f"config registry stopped: {self.registry.failure}"
+        age = time.monotonic() - self.processor.last_step
+        return (age < 30.0), f"poll loop turned {age:.1f}s ago"
+
+    def ready(self) -> tuple[bool, str]:
+        if not self.registry.caught_up:
+            return False, "config registry catching up"
+        if not self.joined:
+            return False, "consumer has not joined its group"
+        return True, f"{len(self.consumer.assignment)} partitions assigned"
+
+    def jobs(self) -> list[dict[str, Any]]:
+        running = self.sinks.running()
+        out = []
+        for job_id, version in sorted(self.registry.jobs.items()):
+            entry: dict[str, Any] = {"id": job_id, "type": version.job.type, "version": version.version,
+                                     "created_at": version.created_at, "enabled": version.job.enabled}
+            run = running.get(job_id)
+            if not version.job.enabled:
+                entry["state"] = "disabled"
+            elif run is None:
+                entry["state"] = "starting"
+            else:
+                sink_status = getattr(run[1], "status", None)
+                entry["state"] = "unavailable" if run[2] else "running"
+                entry["last_error"] = run[2]
+                if callable(sink_status):
+                    entry.update(sink_status())
+            rejection = self.registry.rejections.get(job_id)
+            if rejection is not None:
+                entry["rejected_version"] = {"version": rejection.version, "errors": list(rejection.errors)}
+            out.append(entry)
+        for job_id, rejection in sorted(self.registry.rejections.items()):
+            if job_id not in self.registry.jobs:
+                out.append({"id": job_id, "state": "rejected", "version": rejection.version,
+                            "last_error": "; ".join(rejection.errors)})
+        return out
+
+    def _update_job_gauge(self) -> None:
+        self.metrics.jobs.clear()
+        for entry in self.jobs():
+            self.metrics.jobs.labels(entry.get("type", "unknown"), entry["state"]).inc()
+
+    # -- run --------------------------------------------------------------------------------------------
+    def install_signal_handlers(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop.set())
+
+    def run(self) -> int:
+        ensure_topics(self.settings.kafka_config(), own_topics(self.settings))
+        self.status.start()
+        self.registry.start(self.stop)
+        while not self.registry.caught_up and not self.stop.is_set():
+            if self.registry.failure is not None:
+                return 1
+            self.processor.last_step = time.monotonic()
+            time.sleep(0.05)
+        self.consumer.subscribe(self.settings.trigger_topics, self._assigned, self.processor.on_revoke,
+                                self.processor.on_lost)
+        next_gauge = 0.0
+        try:
+            while not self.stop.is_set():
+                if self.registry.failure is not None:
+                    log.error("config registry failed; stopping", extra={"error": str(self.registry.failure)})
+                    return 1
+                self.sinks.sync(self.registry.jobs, self.registry.generation)
+                self.processor.step()
+                if time.monotonic() >= next_gauge:
+                    self._update_job_gauge()
+                    next_gauge = time.monotonic() + 5.0
+        finally:
+            self._close()
+        return 0
+
+    def _assigned(self, partitions: list[Any]) -> None:
+        self.joined = True
+        self.processor.on_assign(partitions)
+
+    def _close(self) -> None:
+        drained = self.processor.shutdown(self.shutdown_timeout)
+        log.info("stopping", extra={"drained": drained})
+        self.consumer.close()
+        self.sinks.close()
+        self.dlq.close()
+        self.status.stop()

@@ -1,0 +1,279 @@
+"""The authorization file (DESIGN §5): kinds, loading, compatibility with job types, and a watching store.
+
+Credentials live only here, never in Kafka. Secret fields are ``SecretStr`` (``repr`` and ``str`` show
+``**********``), and no message this module builds quotes a value from the file: parse errors give a line and
+column, validation errors a field path and what was expected.
+
+::
+
+    {"authorizations": {
+        "tiktok-main":   {"kind": "tiktok_signin", "access_token": "...", "app_id": "...", "secret": "..."},
+        "pixel-token":   {"kind": "events_token",  "access_token": "..."},
+        "store-offline": {"kind": "offline_token", "access_token": "...", "event_set_id": "1616318632825"}}}
+
+An ``events_token`` may also name the one ``pixel_code`` or ``app_id`` it was issued for (Events Manager
+tokens belong to one pixel); jobs are then checked against it, as offline tokens are against their event set.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Annotated, Final, Literal
+
+import orjson
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from tikstream.errors import AuthConfigError, FieldError
+from tikstream.jobs.field_errors import field_errors
+from tikstream.jobs.fields import PIXEL_CODE_PATTERN
+from tikstream.jobs.models import AnyJob, AppEventsJob, AudienceExportJob, OfflineEventsJob, WebEventsJob
+from tikstream.jobs.types import PATTERNS, AuthName, Digits
+
+__all__ = [
+    "ACCEPTED_KINDS",
+    "AnyAuthorization",
+    "AuthStore",
+    "Authorization",
+    "AuthorizationFile",
+    "EventsToken",
+    "OfflineToken",
+    "TikTokSignin",
+    "check_job_auth",
+    "load_authorizations",
+    "to_file_entry",
+]
+
+log = logging.getLogger(__name__)
+
+ACCEPTED_KINDS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType({
+    "audience_export": ("tiktok_signin",),
+    "app_events": ("events_token", "tiktok_signin"),
+    "web_events": ("events_token", "tiktok_signin"),
+    "offline_events": ("offline_token", "tiktok_signin"),
+})  # fmt: skip
+"""Job type → authorization kinds it accepts (DESIGN §5)."""
+
+APP_ID_PATTERN: Final = r"^[A-Za-z0-9_.-]{1,64}$"
+Secret = Annotated[SecretStr, Field(min_length=1)]
+
+
+class _Authorization(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+
+class TikTokSignin(_Authorization):
+    """A Marketing API long-term token from the OAuth flow (``tikstream auth login``)."""
+
+    kind: Literal["tiktok_signin"]
+    access_token: Secret
+    app_id: Annotated[str, Field(pattern=APP_ID_PATTERN, description="The developer app's id.")]
+    secret: Secret
+    advertiser_ids: tuple[Digits, ...] | None = Field(
+        default=None, description="Advertisers the token may manage, as returned by the OAuth exchange."
+    )
+
+
+class EventsToken(_Authorization):
+    """An Events Manager access token, for web and app events."""
+
+    kind: Literal["events_token"]
+    access_token: Secret
+    pixel_code: Annotated[str, Field(pattern=PIXEL_CODE_PATTERN)] | None = None
+    app_id: Digits | None = None
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> EventsToken:
+        if self.pixel_code is not None and self.app_id is not None:
+            raise ValueError("an events_token is for one pixel_code or one app_id, not both")
+        return self
+
+
+class OfflineToken(_Authorization):
+    """An offline event set's access token: valid for that event set only."""
+
+    kind: Literal["offline_token"]
+    access_token: Secret
+    event_set_id: Digits
+
+
+AnyAuthorization = TikTokSignin | EventsToken | OfflineToken
+Authorization = Annotated[AnyAuthorization, Field(discriminator="kind")]
+
+
+class AuthorizationFile(BaseModel):
+    """The whole file: authorization name → authorization."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    authorizations: dict[AuthName, Authorization]
+
+
+def load_authorizations(path: str | Path) -> dict[str, AnyAuthorization]:
+    """Read and validate an authorization file (JSON, or YAML for any other suffix).
+
+    Raises ``AuthConfigError`` for a missing, unreadable or invalid file; the message never quotes the file.
+    """
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise AuthConfigError(f"authorization file {p} does not exist (see TIKSTREAM_AUTH_FILE)") from None
+    except OSError as exc:
+        raise AuthConfigError(
+            f"cannot read authorization file {p}: {exc.strerror or type(exc).__name__}"
+        ) from None
+    document = _parse(p, raw)
+    if not isinstance(document, Mapping):
+        raise AuthConfigError(f"authorization file {p}: expected an object with an 'authorizations' object")
+    try:
+        return dict(AuthorizationFile.model_validate(document).authorizations)
+    except ValidationError as exc:
+        errors = field_errors(exc, patterns=PATTERNS, tags=("tiktok_signin", "events_token", "offline_token"))
+        raise AuthConfigError(f"authorization file {p} is invalid: " + "; ".join(map(str, errors))) from None
+
+
+def _parse(p: Path, raw: bytes) -> object:
+    try:
+        if p.suffix.lower() == ".json":
+            return orjson.loads(raw)
+        return yaml.safe_load(raw)
+    except orjson.JSONDecodeError as exc:
+        where = f"line {exc.lineno}, column {exc.colno}"
+        raise AuthConfigError(f"authorization file {p} is not valid JSON (at {where})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (at line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise AuthConfigError(f"authorization file {p} is not valid YAML{where}") from None
+
+
+def to_file_entry(auth: AnyAuthorization) -> dict[str, object]:
+    """One authorization as it is written to the file, **secrets in clear** (for ``tikstream auth login``)."""
+    entry = auth.model_dump(exclude_none=True)
+    for key, value in entry.items():
+        if isinstance(value, SecretStr):
+            entry[key] = value.get_secret_value()
+        elif isinstance(value, tuple):
+            entry[key] = list(value)
+    return entry
+
+
+def check_job_auth(job: AnyJob, authorizations: Mapping[str, AnyAuthorization]) -> list[FieldError]:
+    """Why ``job`` cannot use its authorization (empty when it can): missing, wrong kind, wrong scope."""
+    auth = authorizations.get(job.auth)
+    if auth is None:
+        return [FieldError("auth", f"no authorization named {job.auth!r} in the authorization file")]
+    accepted = ACCEPTED_KINDS[job.type]
+    if auth.kind not in accepted:
+        need = " or ".join(accepted)
+        return [FieldError("auth", f"{job.auth!r} is a {auth.kind}; a {job.type} job needs a {need}")]
+    return _scope_errors(job, auth)
+
+
+def _scope_errors(job: AnyJob, auth: AnyAuthorization) -> list[FieldError]:
+    name = repr(job.auth)
+    if isinstance(auth, OfflineToken) and isinstance(job, OfflineEventsJob):
+        if auth.event_set_id != job.event_set_id:
+            why = f"{name} is for event set {auth.event_set_id}, not {job.event_set_id}"
+            return [FieldError("auth", why)]
+    elif isinstance(auth, EventsToken) and (auth.pixel_code or auth.app_id):
+        scope = f"pixel {auth.pixel_code}" if auth.pixel_code else f"app {auth.app_id}"
+        covered = (isinstance(job, WebEventsJob) and auth.pixel_code == job.pixel_code) or (
+            isinstance(job, AppEventsJob) and auth.app_id == job.app_id
+        )
+        if not covered:
+            return [FieldError("auth", f"{name} is an events_token for {scope} only")]
+    elif isinstance(auth, TikTokSignin) and isinstance(job, AudienceExportJob):
+        allowed = auth.advertiser_ids
+        if allowed is not None and job.advertiser_id not in allowed:
+            return [FieldError("advertiser_id", f"{name} may not manage advertiser {job.advertiser_id}")]
+    return []
+
+
+class AuthStore:
+    """The authorization file, re-read when it changes, so a fixed token resumes a job without a restart.
+
+    ``refresh()`` is cheap to call often: it looks at the file at most once per ``min_interval`` seconds
+    of ``clock``, and reads it only when its (mtime, size, inode) changed, or ``max_age`` seconds after the
+    last read (a safety net for file systems with coarse mtimes). A file that becomes missing or invalid
+    does not wipe anything: the last good authorizations stay in use and ``last_error`` says why.
+
+    Thread-safe: ``get`` and ``snapshot`` read an immutable mapping that ``refresh`` swaps in one step.
+    Not guaranteed: a change is seen only at the next ``refresh`` after ``min_interval``.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        min_interval: float = 1.0,
+        max_age: float = 60.0,
+        required: bool = True,
+    ) -> None:
+        """Read the file once. With ``required`` (the default) a file that cannot be used raises
+        ``AuthConfigError``; without, the store starts empty with ``last_error`` set."""
+        self.path = Path(path)
+        self._clock = clock
+        self._min_interval = min_interval
+        self._max_age = max_age
+        self._lock = threading.Lock()
+        self._auths: Mapping[str, AnyAuthorization] = MappingProxyType({})
+        self._stamp: tuple[int, int, int] | None = None
+        self._checked_at = self._read_at = clock()
+        self.version = 0
+        """Grows by one each time the authorizations change."""
+        self.last_error: AuthConfigError | None = None
+        self._reload()
+        if required and self.last_error is not None:
+            raise self.last_error
+
+    def get(self, name: str) -> AnyAuthorization | None:
+        return self._auths.get(name)
+
+    def snapshot(self) -> Mapping[str, AnyAuthorization]:
+        """Every authorization, as an immutable mapping (for ``check_job_auth``)."""
+        return self._auths
+
+    def refresh(self) -> bool:
+        """Re-read the file if it changed; True when the authorizations changed."""
+        now = self._clock()
+        if now - self._checked_at < self._min_interval:
+            return False
+        with self._lock:
+            self._checked_at = now
+            if self._file_stamp() == self._stamp and now - self._read_at < self._max_age:
+                return False
+            return self._reload()
+
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def _reload(self) -> bool:
+        self._stamp = self._file_stamp()
+        self._read_at = self._clock()
+        try:
+            auths = load_authorizations(self.path)
+        except AuthConfigError as exc:
+            if self.last_error is None or str(exc) != str(self.last_error):
+                log.warning("authorization file unusable; keeping the previous authorizations",
+                            extra={"path": str(self.path), "error": str(exc)})  # fmt: skip
+            self.last_error = exc
+            return False
+        self.last_error = None
+        if auths == dict(self._auths):
+            return False
+        self._auths = MappingProxyType(auths)
+        self.version += 1
+        log.info("authorizations loaded", extra={"path": str(self.path), "names": sorted(auths)})
+        return True

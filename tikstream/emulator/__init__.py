@@ -1,0 +1,29 @@
+"""The local TikTok Business API emulator: a referee written from TIKTOK_API.md.
+
+It speaks the subset of TikTok's API that tikstream uses (Events API 2.0, the customer-file audience
+endpoints, the Marketing API OAuth flow), validates requests the way that document says TikTok does,
+keeps state that tests can read (``GET /_emulator/state``) and injects faults on demand.
+
+It shares no code with the client it judges: nothing here imports ``tikstream.tiktok``,
+``tikstream.mapping`` or ``tikstream.sinks``.
+
+Modules::
+
+    cli        options and the serve loop (``main``)
+    server     the aiohttp application, routing, fault and request-log middleware
+    handlers_* one module per endpoint family (events, dmp, oauth, admin)
+    events     validation of ``/event/track/`` bodies;  eventstore: events kept and deduplicated
+    files      validation of uploaded customer files;    audiences: audiences and their members
+    formats    hash shapes, ``calculate_type`` tables and the MULTIPLE_TYPES header table
+    tokens     access tokens and what each kind may do;  oauth: auth codes
+    faults     throttling, errors, latency and timeouts;  requestlog: per-request log and counters
+    envelope   TikTok's response envelope and error codes; clock: a clock tests can move
+"""
+
+from __future__ import annotations
+
+from tikstream.emulator.cli import main
+from tikstream.emulator.options import EmulatorOptions
+from tikstream.emulator.server import create_app
+
+__all__ = ["EmulatorOptions", "create_app", "main"]

@@ -1,0 +1,93 @@
+"""Turn a pydantic ``ValidationError`` into ``FieldError``s: dotted paths and plain-English messages.
+
+Input values are never copied into a message (an authorization file's fields are secrets), only the location,
+what was expected and, for unknown fields, the closest known name.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Collection, Mapping
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from tikstream.errors import FieldError
+
+KnownFields = Callable[[tuple[str, ...]], Collection[str]]
+"""Given the path of the object holding an unknown field, the field names that object accepts."""
+
+_PREFIXES = (
+    ("Value error, ", ""),
+    ("Input should ", "must "),
+    ("String should ", "must "),
+    ("Value should ", "must "),
+    ("List should ", "must "),
+    ("Tuple should ", "must "),
+    ("Dictionary should ", "must "),
+)
+
+
+def field_errors(
+    exc: ValidationError,
+    *,
+    patterns: Mapping[str, str],
+    strip_tag: bool = False,
+    tags: Collection[str] = (),
+    known_fields: KnownFields | None = None,
+) -> list[FieldError]:
+    """Every error of ``exc``, in order.
+
+    ``patterns`` words regexes for humans; ``strip_tag`` drops the union tag pydantic puts first in ``loc``;
+    ``tags`` are the discriminator's values, named when it is missing or unknown.
+    """
+    out: list[FieldError] = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = tuple(str(part) for part in err["loc"] if part != "[key]")
+        if strip_tag and loc and err["type"] not in ("union_tag_invalid", "union_tag_not_found"):
+            loc = loc[1:]
+        out.append(_one(err, loc, patterns, tags, known_fields))
+    return out
+
+
+def _one(
+    err: ErrorDetails,
+    loc: tuple[str, ...],
+    patterns: Mapping[str, str],
+    tags: Collection[str],
+    known: KnownFields | None,
+) -> FieldError:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    path = ".".join(loc)
+    if kind == "missing":
+        return FieldError(path, "is required")
+    if kind == "extra_forbidden":
+        return FieldError(path, _unknown(loc, known))
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        tag = str(ctx.get("discriminator", "type")).strip("'")
+        expected = ", ".join(repr(t) for t in tags) or str(ctx.get("expected_tags", ""))
+        what = "is required" if kind == "union_tag_not_found" else "is not a known value"
+        return FieldError(".".join((*loc, tag)), f"{what}; expected one of {expected}")
+    if kind == "string_pattern_mismatch":
+        pattern = str(ctx.get("pattern", ""))
+        return FieldError(path, "must be " + patterns.get(pattern, f"a string matching {pattern}"))
+    return FieldError(path, _humane(err["msg"]))
+
+
+def _unknown(loc: tuple[str, ...], known: KnownFields | None) -> str:
+    if not loc or known is None:
+        return "unknown field"
+    close = difflib.get_close_matches(loc[-1], sorted(known(loc[:-1])), n=1)
+    return f"unknown field; did you mean {close[0]!r}?" if close else "unknown field"
+
+
+def _humane(msg: str) -> str:
+    for prefix, repl in _PREFIXES:
+        if msg.startswith(prefix):
+            msg = repl + msg[len(prefix) :]
+            break
+    msg = msg.replace(" after validation", "")
+    if len(msg) > 1 and msg[0].isupper() and msg[1].islower():
+        msg = msg[0].lower() + msg[1:]
+    return msg

@@ -1,0 +1,243 @@
+"""Job configs (DESIGN §4) as frozen pydantic models, one per job type, unioned on ``type``.
+
+Validation happens once, at the edge (``tikstream jobs validate/apply`` and the config-topic registry); the
+rest of tikstream trusts a ``Job``. Unknown fields are rejected, so a typo never silently does nothing.
+``parse_job`` turns pydantic errors into field-by-field ``FieldError``s.
+
+The dict fields (``identifiers``, ``properties``) are plain dicts inside a frozen model: treat them as
+read-only.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Annotated, ClassVar, Literal
+
+import orjson
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+from tikstream.errors import FieldError, JobConfigError
+from tikstream.jobs.field_errors import KnownFields, field_errors
+from tikstream.jobs.fields import (
+    APP_STANDARD_EVENTS,
+    MAX_PATHS_PER_CALCULATE_TYPE,
+    PIXEL_CODE_PATTERN,
+    PREFIX_PATTERN,
+    STORE_APP_ID_PATTERN,
+    TEST_EVENT_CODE_PATTERN,
+    WEB_STANDARD_EVENTS,
+    AppUserField,
+    CalculateType,
+    OfflineUserField,
+    PropertyField,
+    TriggerEvent,
+    WebUserField,
+    check_event_name,
+)
+from tikstream.jobs.types import PATTERNS, AuthName, Digits, EventName, JobId, PhoneRegion, RecordPath, Slug
+
+
+def _duplicates(values: list[str]) -> list[str]:
+    return sorted(v for v, n in Counter(values).items() if n > 1)
+
+
+class _Job(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: JobId
+    type: str
+    auth: AuthName
+    label: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    description: Annotated[str, Field(max_length=4000)] | None = None
+    enabled: StrictBool = True
+    created_at: AwareDatetime | None = Field(
+        default=None,
+        description="Set by `tikstream jobs apply` at first publish and kept by later versions; the job "
+        "acts on triggers produced after it.",
+    )
+
+
+class AudienceExportJob(_Job):
+    """Keep a TikTok customer-file audience in step with one audience (DESIGN §4.1)."""
+
+    type: Literal["audience_export"]
+    audience: Slug
+    advertiser_id: Digits
+    identifiers: Annotated[dict[RecordPath, CalculateType], Field(min_length=1)]
+    existing_users: StrictBool = False
+    audience_name_prefix: Annotated[str, Field(pattern=PREFIX_PATTERN)] = "tikstream"
+    retention_in_days: Annotated[StrictInt, Field(ge=1, le=365)] | None = None
+    default_phone_region: PhoneRegion | None = None
+    flush_interval_seconds: Annotated[StrictInt, Field(ge=1, le=86_400)] = 3600
+    flush_max_bytes: Annotated[StrictInt, Field(ge=1024, le=1_000_000_000)] = 250_000_000
+    flush_max_users: Annotated[StrictInt, Field(ge=1, le=10_000_000)] = 500_000
+
+    @field_validator("identifiers")
+    @classmethod
+    def _types_per_file(cls, value: dict[str, str]) -> dict[str, str]:
+        counts = Counter(value.values())
+        over = sorted(t for t, n in counts.items() if n > MAX_PATHS_PER_CALCULATE_TYPE)
+        if over:
+            raise ValueError(
+                f"at most {MAX_PATHS_PER_CALCULATE_TYPE} paths per calculate type; too many for: "
+                + ", ".join(over)
+            )
+        return value
+
+
+class _EventsJob(_Job):
+    SOURCE: ClassVar[str]
+
+    audiences: Annotated[tuple[Slug, ...], Field(min_length=1, max_length=100)]
+    triggers: Annotated[tuple[TriggerEvent, ...], Field(min_length=1, max_length=2)] = ("enter",)
+    event_name: EventName
+    event_time_field: RecordPath | None = None
+    properties: dict[RecordPath, PropertyField] = Field(default_factory=dict)
+    test_event_code: Annotated[str, Field(pattern=TEST_EVENT_CODE_PATTERN)] | None = None
+    limited_data_use: StrictBool = False
+    default_phone_region: PhoneRegion | None = None
+    batch_max_events: Annotated[StrictInt, Field(ge=1, le=1000)] = 1000
+    linger_ms: Annotated[StrictInt, Field(ge=0, le=60_000)] = 200
+
+    @field_validator("audiences", "triggers")
+    @classmethod
+    def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        dup = _duplicates(list(value))
+        if dup:
+            raise ValueError("listed more than once: " + ", ".join(dup))
+        return value
+
+    @field_validator("event_name")
+    @classmethod
+    def _event_name(cls, value: str) -> str:
+        problem = check_event_name(cls.SOURCE, value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("identifiers", "properties", check_fields=False)
+    @classmethod
+    def _each_target_once(cls, value: dict[str, str]) -> dict[str, str]:
+        dup = _duplicates(list(value.values()))
+        if dup:
+            detail = "; ".join(f"{d!r} from " + ", ".join(p for p, f in value.items() if f == d) for d in dup)
+            raise ValueError(f"each TikTok field may be mapped from one path only: {detail}")
+        return value
+
+    @property
+    def source(self) -> str:
+        """The Events API ``event_source``: ``web``, ``app`` or ``offline``."""
+        return self.SOURCE
+
+
+def _events_examples(names: frozenset[str]) -> dict[str, object]:
+    return {"examples": sorted(names)}
+
+
+class AppEventsJob(_EventsJob):
+    """Send an app event to Events API 2.0 for each matching trigger (DESIGN §4.2)."""
+
+    SOURCE: ClassVar[str] = "app"
+    type: Literal["app_events"]
+    event_name: Annotated[EventName, Field(json_schema_extra=_events_examples(APP_STANDARD_EVENTS))]
+    identifiers: Annotated[dict[RecordPath, AppUserField], Field(min_length=1)]
+    app_id: Annotated[Digits, Field(description="TikTok App ID, sent as event_source_id.")]
+    app_name: Annotated[str, Field(min_length=1, max_length=128)]
+    app_version_field: RecordPath | None = None
+    store_app_id: Annotated[str, Field(pattern=STORE_APP_ID_PATTERN)] | None = None
+
+    @property
+    def event_source_id(self) -> str:
+        return self.app_id
+
+
+class WebEventsJob(_EventsJob):
+    """Send a web (pixel) event to Events API 2.0 for each matching trigger (DESIGN §4.2)."""
+
+    SOURCE: ClassVar[str] = "web"
+    type: Literal["web_events"]
+    event_name: Annotated[EventName, Field(json_schema_extra=_events_examples(WEB_STANDARD_EVENTS))]
+    identifiers: Annotated[dict[RecordPath, WebUserField], Field(min_length=1)]
+    pixel_code: Annotated[str, Field(pattern=PIXEL_CODE_PATTERN)]
+    page_url_field: RecordPath
+    page_referrer_field: RecordPath | None = None
+
+    @property
+    def event_source_id(self) -> str:
+        return self.pixel_code
+
+
+class OfflineEventsJob(_EventsJob):
+    """Send an offline event to Events API 2.0 for each matching trigger (DESIGN §4.2)."""
+
+    SOURCE: ClassVar[str] = "offline"
+    type: Literal["offline_events"]
+    event_name: Annotated[EventName, Field(json_schema_extra={"enum": sorted(WEB_STANDARD_EVENTS)})]
+    identifiers: Annotated[dict[RecordPath, OfflineUserField], Field(min_length=1)]
+    event_set_id: Digits
+
+    @property
+    def event_source_id(self) -> str:
+        return self.event_set_id
+
+
+EventsJob = AppEventsJob | WebEventsJob | OfflineEventsJob
+AnyJob = AudienceExportJob | AppEventsJob | WebEventsJob | OfflineEventsJob
+Job = Annotated[AnyJob, Field(discriminator="type")]
+JOB_ADAPTER: TypeAdapter[AnyJob] = TypeAdapter(Job)
+
+JOB_MODELS: dict[str, type[AnyJob]] = {
+    "audience_export": AudienceExportJob,
+    "app_events": AppEventsJob,
+    "web_events": WebEventsJob,
+    "offline_events": OfflineEventsJob,
+}
+"""Job type name → model; the keys are the values of ``type``."""
+
+
+def parse_job(data: Mapping[str, object] | bytes | str) -> AnyJob:
+    """Validate one job from a decoded object or from JSON text (a config-topic value).
+
+    Raises ``JobConfigError(job_id, errors)``; ``job_id`` is the document's ``id`` when it has a string one.
+    """
+    obj: object = data
+    if isinstance(data, bytes | str):
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise JobConfigError(None, [FieldError("", f"not valid JSON: {exc}")]) from None
+    if not isinstance(obj, Mapping):
+        raise JobConfigError(None, [FieldError("", "a job must be a JSON object")])
+    try:
+        return JOB_ADAPTER.validate_python(obj)
+    except ValidationError as exc:
+        job_id = obj.get("id")
+        errors = field_errors(
+            exc, patterns=PATTERNS, strip_tag=True, tags=list(JOB_MODELS), known_fields=_known_fields(obj)
+        )
+        raise JobConfigError(job_id if isinstance(job_id, str) else None, errors) from None
+
+
+def _known_fields(obj: Mapping[str, object]) -> KnownFields:
+    model = JOB_MODELS.get(str(obj.get("type")))
+    names = set(model.model_fields) if model else {n for m in JOB_MODELS.values() for n in m.model_fields}
+    return lambda parent: () if parent else names
+
+
+def job_to_json(job: AnyJob) -> bytes:
+    """The JSON published on the config topic: every field, defaults included, ``None`` left out.
+
+    ``parse_job(job_to_json(job)) == job`` for every valid job.
+    """
+    return orjson.dumps(job.model_dump(mode="json", exclude_none=True))

@@ -1,0 +1,1 @@
+"""Record-to-TikTok mapping: identifier normalisation and hashing (``normalise``, ``hashing``)."""

@@ -1,0 +1,256 @@
+"""The poll loop: consume, decode once, route, hand to sinks, and commit what the commit rule allows.
+
+One thread owns the consumer. Per iteration (``step``): offer parked records again, consume a batch, decode
+and route each record, poll the sinks and the dead-letter writer, and commit every ``commit_interval``.
+
+Back-pressure: when a sink refuses a record (``BackPressure``), the record and every later record of its
+partition are *parked* in order, and the partition is paused; parked records are offered again each step and
+the partition resumes once they are all taken. Memory is bounded by what one fetch can return.
+
+Rebalance: revoked partitions are flushed (bounded by ``revoke_timeout``), committed and forgotten; lost
+partitions are forgotten without a commit. ``shutdown`` drains (bounded), commits and closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from tikstream.errors import BackPressure, InvalidRecord
+from tikstream.metrics import Metrics
+from tikstream.offsets import commit_offsets
+from tikstream.records import decode
+from tikstream.routing import Route
+from tikstream.sinks.base import Partition
+from tikstream.sinks.manager import SinkManager
+
+log = logging.getLogger(__name__)
+
+
+class Consumer(Protocol):
+    assignment: set[Partition]
+
+    def consume(self, max_records: int, timeout: float) -> list[Any]: ...
+    def pause(self, partitions: list[Partition]) -> None: ...
+    def resume(self, partitions: list[Partition]) -> None: ...
+    def commit(self, offsets: Mapping[Partition, int], *, asynchronous: bool) -> bool: ...
+    def lag(self, partition: Partition, position: int) -> int | None: ...
+
+
+class DeadLetters(Protocol):
+    def send(self, partition: Partition, offset: int, key: bytes | None, value: bytes | None, *,
+             error_class: str, error: str, job: str | None = None) -> None: ...
+    def poll(self) -> None: ...
+    def pending(self) -> Mapping[Partition, int]: ...
+    def drop(self, partitions: list[Partition]) -> None: ...
+    def flush(self, timeout: float) -> bool: ...
+
+
+class _Parked:
+    """A record waiting for a sink that refused it; ``routes`` are the deliveries still to make."""
+
+    __slots__ = ("msg", "offset", "routes", "trigger")
+
+    def __init__(self, msg: Any, offset: int, trigger: Any = None, routes: list[Route] | None = None) -> None:
+        self.msg, self.offset, self.trigger, self.routes = msg, offset, trigger, routes
+
+
+class Processor:
+    def __init__(self, consumer: Consumer, dlq: DeadLetters, sinks: SinkManager, metrics: Metrics, *,
+                 batch_size: int = 1000, commit_interval: float = 1.0, revoke_timeout: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._consumer, self._dlq, self._sinks, self._metrics = consumer, dlq, sinks, metrics
+        self._batch_size, self._commit_interval, self._revoke_timeout = batch_size, commit_interval, revoke_timeout
+        self._clock = clock
+        self.consumed: dict[Partition, int] = {}  # last consumed offset + 1
+        self.committed: dict[Partition, int] = {}
+        self._parked: dict[Partition, deque[_Parked]] = {}
+        self._next_commit = clock() + commit_interval
+        self.last_step = clock()
+
+    # -- the loop ---------------------------------------------------------------------------------------
+    def run(self, stop: threading.Event, should_route: Callable[[], bool] = lambda: True) -> None:
+        while not stop.is_set():
+            self.step(0.1 if should_route() else 0.0)
+
+    def step(self, timeout: float = 0.1) -> int:
+        """One iteration; returns the number of records consumed. ``timeout`` 0 skips consuming."""
+        self.last_step = self._clock()
+        self._offer_parked()
+        n = 0
+        if timeout > 0:
+            msgs = self._consumer.consume(self._batch_size, timeout)
+            n = len(msgs)
+            if n:
+                self._handle(msgs)
+        self._sinks.poll()
+        self._dlq.poll()
+        if self._clock() >= self._next_commit:
+            self.commit(asynchronous=True)
+        return n
+
+    def _handle(self, msgs: list[Any]) -> None:
+        table = self._sinks.table
+        parked = self._parked
+        consumed = self.consumed
+        per_topic: dict[str, int] = {}
+        per_type: dict[str, int] = {}
+        for msg in msgs:
+            if msg.error() is not None:
+                log.warning("consumer error", extra={"error": str(msg.error())})
+                continue
+            topic = msg.topic()
+            tp = (topic, msg.partition())
+            offset = msg.offset()
+            if tp not in consumed:  # where this assignment started: already committed, or the reset point
+                self.committed.setdefault(tp, offset)
+            consumed[tp] = offset + 1
+            per_topic[topic] = per_topic.get(topic, 0) + 1
+            if tp in parked:
+                parked[tp].append(_Parked(msg, offset))
+                continue
+            ts_type, ts_ms = msg.timestamp()
+            try:
+                trigger = decode(msg.value(), ts_ms if ts_type else None)
+            except InvalidRecord as exc:
+                self._dlq.send(tp, offset, msg.key(), msg.value(), error_class=exc.reason, error=exc.detail)
+                continue
+            routes = table.route(trigger.audience, trigger.event, ts_ms / 1000.0 if ts_type else trigger.ts)
+            if routes:
+                self._deliver(msg, tp, offset, trigger, routes, per_type)
+        for topic, count in per_topic.items():
+            self._metrics.records_consumed_total.labels(topic).inc(count)
+        for job_type, count in per_type.items():
+            self._metrics.records_routed_total.labels(job_type).inc(count)
+
+    def _deliver(self, msg: Any, tp: Partition, offset: int, trigger: Any, routes: list[Route],
+                 per_type: dict[str, int] | None) -> bool:
+        """Submit to each route; on back-pressure park the rest and pause. True when all were taken."""
+        for i, route in enumerate(routes):
+            try:
+                route.sink.submit(trigger, tp, offset)
+            except BackPressure:
+                self._park(tp, _Parked(msg, offset, trigger, routes[i:]))
+                return False
+            if per_type is not None:
+                per_type[route.job_type] = per_type.get(route.job_type, 0) + 1
+        return True
+
+    def _park(self, tp: Partition, item: _Parked) -> None:
+        queue = self._parked.get(tp)
+        if queue is None:
+            self._parked[tp] = queue = deque()
+            self._consumer.pause([tp])
+            self._metrics.paused_partitions.set(len(self._parked))
+        queue.appendleft(item) if queue and queue[0].offset > item.offset else queue.append(item)
+
+    def _offer_parked(self) -> None:
+        if not self._parked:
+            return
+        table = self._sinks.table
+        for tp in list(self._parked):
+            queue = self._parked.pop(tp)
+            while queue:
+                item = queue.popleft()
+                if not self._retry(tp, item, table, queue):
+                    break
+            if tp in self._parked:
+                continue
+            self._consumer.resume([tp])
+        self._metrics.paused_partitions.set(len(self._parked))
+
+    def _retry(self, tp: Partition, item: _Parked, table: Any, rest: deque[_Parked]) -> bool:
+        """Offer one parked record again; on refusal it and ``rest`` go back to the parking queue."""
+        if item.trigger is None:
+            ts_type, ts_ms = item.msg.timestamp()
+            try:
+                item.trigger = decode(item.msg.value(), ts_ms if ts_type else None)
+            except InvalidRecord as exc:
+                self._dlq.send(tp, item.offset, item.msg.key(), item.msg.value(), error_class=exc.reason,
+                               error=exc.detail)
+                return True
+            item.routes = table.route(item.trigger.audience, item.trigger.event,
+                                      ts_ms / 1000.0 if ts_type else item.trigger.ts)
+        if self._deliver(item.msg, tp, item.offset, item.trigger, item.routes or [], None):
+            return True
+        self._parked[tp].extend(rest)
+        rest.clear()
+        return False
+
+    # -- commits ----------------------------------------------------------------------------------------
+    def owed(self) -> list[Mapping[Partition, int]]:
+        parked = {tp: q[0].offset for tp, q in self._parked.items() if q}
+        return [parked, self._dlq.pending(), *self._sinks.pending()]
+
+    def commit(self, *, asynchronous: bool, partitions: list[Partition] | None = None) -> dict[Partition, int]:
+        self._next_commit = self._clock() + self._commit_interval
+        consumed = self.consumed if partitions is None else {p: self.consumed[p] for p in partitions
+                                                              if p in self.consumed}
+        offsets = commit_offsets(consumed, self.owed(), self.committed)
+        if offsets and self._consumer.commit(offsets, asynchronous=asynchronous):
+            self.committed.update(offsets)
+            self._metrics.commits_total.labels("ok").inc()
+        elif offsets:
+            self._metrics.commits_total.labels("failed").inc()
+        self._update_lag()
+        return offsets
+
+    def commit_failed(self, partitions: list[Partition]) -> None:
+        """An asynchronous commit failed: forget it so the next commit sends these partitions again."""
+        for p in partitions:
+            self.committed.pop(p, None)
+
+    def _update_lag(self) -> None:
+        for tp, nxt in self.consumed.items():
+            self._metrics.commit_lag_records.labels(tp[0], str(tp[1])).set(nxt - self.committed.get(tp, nxt))
+            lag = self._consumer.lag(tp, nxt)
+            if lag is not None:
+                self._metrics.consumer_lag.labels(tp[0], str(tp[1])).set(lag)
+
+    # -- rebalance and stop -----------------------------------------------------------------------------
+    def on_assign(self, partitions: list[Partition]) -> None:
+        self._metrics.rebalances_total.labels("assigned").inc()
+        log.info("partitions assigned", extra={"partitions": partitions})
+
+    def on_revoke(self, partitions: list[Partition]) -> None:
+        self._metrics.rebalances_total.labels("revoked").inc()
+        self._sinks.flush(self._revoke_timeout)
+        self._dlq.flush(min(self._revoke_timeout, 5.0))
+        self.commit(asynchronous=False, partitions=partitions)
+        self._forget(partitions)
+        log.info("partitions revoked", extra={"partitions": partitions})
+
+    def on_lost(self, partitions: list[Partition]) -> None:
+        self._metrics.rebalances_total.labels("lost").inc()
+        self._forget(partitions)
+        log.warning("partitions lost; their uncommitted records will be redone", extra={"partitions": partitions})
+
+    def _forget(self, partitions: list[Partition]) -> None:
+        self._sinks.drop(partitions)
+        self._dlq.drop(partitions)
+        for p in partitions:
+            self.consumed.pop(p, None)
+            self.committed.pop(p, None)
+            self._parked.pop(p, None)
+            for gauge in (self._metrics.commit_lag_records, self._metrics.consumer_lag):
+                try:
+                    gauge.remove(p[0], str(p[1]))
+                except KeyError:
+                    pass
+        self._metrics.paused_partitions.set(len(self._parked))
+
+    def shutdown(self, timeout: float) -> bool:
+        """Drain sinks within ``timeout`` and commit what they finished. True when nothing stayed owed."""
+        deadline = self._clock() + timeout
+        while self._parked and self._clock() < deadline:
+            self._offer_parked()
+            self._sinks.poll()
+            time.sleep(0.01)
+        drained = self._sinks.flush(max(0.0, deadline - self._clock()))
+        self._dlq.flush(max(0.5, deadline - self._clock()))
+        self.commit(asynchronous=False)
+        return drained and not self._parked and not any(self.owed())

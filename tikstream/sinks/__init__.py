@@ -1,0 +1,1 @@
+"""Sinks: where routed triggers go. ``base`` holds the contract every sink implements."""

@@ -1,0 +1,119 @@
+"""Keeps one sink per running job version and the routing table that points at them.
+
+When a job changes, its new version gets a new sink at once and the old sink *retires*: it receives nothing
+more, is still polled, and still holds its owed offsets back from commits until it has finished or its
+partitions are dropped; then it is closed. A job whose sink cannot be built still gets a sink: one that
+dead-letters its records (``error_class=job_unavailable``), so its triggers are kept for ``tikstream dlq
+replay --job`` and other jobs keep flowing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from tikstream.errors import TikstreamError
+from tikstream.jobs.registry import JobVersion
+from tikstream.metrics import Metrics
+from tikstream.routing import Route, RoutingTable
+from tikstream.sinks.base import Partition, Sink
+
+log = logging.getLogger(__name__)
+
+SinkFactory = Callable[[JobVersion], Sink]
+ALL_EVENTS = frozenset({"enter", "exit"})
+
+
+@dataclass(slots=True)
+class _Running:
+    version: JobVersion
+    sink: Sink
+    error: str | None = None
+
+
+def job_audiences(version: JobVersion) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The audiences and trigger kinds a job listens to."""
+    job = version.job
+    audiences = getattr(job, "audiences", None)
+    if audiences is not None:
+        return tuple(audiences), frozenset(getattr(job, "triggers", ("enter",)))
+    return (job.audience,), ALL_EVENTS  # type: ignore[union-attr]
+
+
+class SinkManager:
+    def __init__(self, factory: SinkFactory, fallback: Callable[[JobVersion, str], Sink], metrics: Metrics) -> None:
+        self._factory = factory
+        self._fallback = fallback
+        self._metrics = metrics
+        self._running: dict[str, _Running] = {}
+        self._retiring: list[Sink] = []
+        self.table = RoutingTable()
+        self._generation = -1
+
+    def sync(self, jobs: Mapping[str, JobVersion], generation: int) -> bool:
+        """Bring sinks in line with ``jobs``; returns True when the routing table changed."""
+        if generation == self._generation:
+            return False
+        self._generation = generation
+        for job_id in list(self._running):
+            current = jobs.get(job_id)
+            running = self._running[job_id]
+            if current is None or current.version != running.version.version or not current.job.enabled:
+                self._retiring.append(running.sink)
+                del self._running[job_id]
+        for job_id, version in jobs.items():
+            if job_id not in self._running and version.job.enabled:
+                self._running[job_id] = self._start(version)
+        self.table = RoutingTable(self._routes())
+        return True
+
+    def _start(self, version: JobVersion) -> _Running:
+        try:
+            return _Running(version, self._factory(version))
+        except TikstreamError as exc:
+            log.error("job cannot start; its records go to the DLQ", extra={"job": version.job.id, "error": str(exc)})
+            return _Running(version, self._fallback(version, str(exc)), error=str(exc))
+
+    def _routes(self) -> Iterable[tuple[Iterable[str], Route]]:
+        for job_id, running in self._running.items():
+            audiences, events = job_audiences(running.version)
+            yield audiences, Route(job_id, running.version.job.type, events, running.version.created_at,
+                                   running.sink)
+
+    def sinks(self) -> list[Sink]:
+        return [r.sink for r in self._running.values()] + self._retiring
+
+    def running(self) -> Mapping[str, tuple[JobVersion, Sink, str | None]]:
+        return {k: (r.version, r.sink, r.error) for k, r in self._running.items()}
+
+    def poll(self) -> None:
+        for sink in self.sinks():
+            sink.poll()
+        if self._retiring:
+            done = [s for s in self._retiring if not s.pending()]
+            for sink in done:
+                sink.close()
+                self._retiring.remove(sink)
+
+    def pending(self) -> list[Mapping[Partition, int]]:
+        return [s.pending() for s in self.sinks()]
+
+    def drop(self, partitions: list[Partition]) -> None:
+        for sink in self.sinks():
+            sink.drop(partitions)
+
+    def flush(self, timeout: float) -> bool:
+        import time
+
+        deadline = time.monotonic() + timeout
+        ok = True
+        for sink in self.sinks():
+            ok = sink.flush(max(0.0, deadline - time.monotonic())) and ok
+        return ok
+
+    def close(self) -> None:
+        for sink in self.sinks():
+            sink.close()
+        self._running.clear()
+        self._retiring.clear()
