@@ -99,8 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--out", type=Path, help="JSON file to merge the result into")
+    parser.add_argument("emulator_args", nargs="*", help="extra emulator options, after --")
     args = parser.parse_args(argv)
-    with running_emulator() as base_url:
+    with running_emulator(*args.emulator_args) as base_url:
         rate = asyncio.run(measure(base_url, args.seconds, args.connections))
     result = {"emulator_events_per_s": round(rate)}
     print(json.dumps(result))

@@ -40,7 +40,8 @@ def own_topics(settings: Settings) -> list[TopicSpec]:
 
 class App:
     def __init__(self, settings: Settings, *, builders: Mapping[str, SinkBuilder] | None = None,
-                 metrics: Metrics | None = None, auth: Any = None, shutdown_timeout: float = 20.0) -> None:
+                 metrics: Metrics | None = None, auth: Any = None, tiktok: Any = None,
+                 shutdown_timeout: float = 20.0) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.stop = threading.Event()
@@ -49,7 +50,7 @@ class App:
         self.dlq = DeadLetterWriter(kafka, settings.dlq_topic, self.metrics)
         self.registry = JobRegistry(self.metrics, lambda: ConfigTopicReader(kafka, settings.config_topic))
         self.context = SinkContext(self.metrics, self.dlq, kafka, settings.group_id, settings.state_dir,
-                                   settings.tiktok_base_url, auth)
+                                   settings.tiktok_base_url, auth, tiktok)
         builders = dict(default_sink_builders() if builders is None else builders)
         self.sinks = SinkManager(lambda v: self._build(builders, v), self._unavailable, self.metrics)
         self.consumer = TriggerConsumer(kafka, settings.group_id, settings.auto_offset_reset,

@@ -21,7 +21,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Final, Literal
@@ -31,7 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from tikstream.errors import AuthConfigError, FieldError
-from tikstream.jobs.field_errors import field_errors
+from tikstream.jobs.field_errors import KnownFields, field_errors
 from tikstream.jobs.fields import PIXEL_CODE_PATTERN
 from tikstream.jobs.models import AnyJob, AppEventsJob, AudienceExportJob, OfflineEventsJob, WebEventsJob
 from tikstream.jobs.types import PATTERNS, AuthName, Digits
@@ -60,6 +60,7 @@ ACCEPTED_KINDS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType({
 })  # fmt: skip
 """Job type → authorization kinds it accepts (DESIGN §5)."""
 
+KINDS: Final = ("tiktok_signin", "events_token", "offline_token")
 APP_ID_PATTERN: Final = r"^[A-Za-z0-9_.-]{1,64}$"
 Secret = Annotated[SecretStr, Field(min_length=1)]
 
@@ -135,8 +136,27 @@ def load_authorizations(path: str | Path) -> dict[str, AnyAuthorization]:
     try:
         return dict(AuthorizationFile.model_validate(document).authorizations)
     except ValidationError as exc:
-        errors = field_errors(exc, patterns=PATTERNS, tags=("tiktok_signin", "events_token", "offline_token"))
+        errors = field_errors(
+            exc, patterns=PATTERNS, tag_at=2, tags=KINDS, known_fields=_known_fields(document)
+        )
         raise AuthConfigError(f"authorization file {p} is invalid: " + "; ".join(map(str, errors))) from None
+
+
+def _known_fields(document: Mapping[str, object]) -> KnownFields:
+    """Field names for "did you mean": the file's top level, or one entry's kind."""
+    models: dict[str, type[AnyAuthorization]] = {
+        "tiktok_signin": TikTokSignin, "events_token": EventsToken, "offline_token": OfflineToken,
+    }  # fmt: skip
+
+    def known(parent: tuple[str, ...]) -> Collection[str]:
+        if not parent:
+            return AuthorizationFile.model_fields.keys()
+        entries = document.get("authorizations")
+        entry = entries.get(parent[1]) if len(parent) == 2 and isinstance(entries, Mapping) else None
+        model = models.get(str(entry.get("kind"))) if isinstance(entry, Mapping) else None
+        return model.model_fields.keys() if model else ()
+
+    return known
 
 
 def _parse(p: Path, raw: bytes) -> object:

@@ -104,9 +104,14 @@ def cmd_run(settings: Settings) -> int:
     from tikstream.app import App
     from tikstream.auth import AuthStore
 
-    app = App(settings, auth=AuthStore(settings.auth_file))
-    app.install_signal_handlers()
-    return app.run()
+    from tikstream.metrics import Metrics
+    from tikstream.tiktok.client import TikTokClient
+
+    metrics = Metrics()
+    with TikTokClient(settings.tiktok_base_url, metrics=metrics) as tiktok:
+        app = App(settings, metrics=metrics, auth=AuthStore(settings.auth_file), tiktok=tiktok)
+        app.install_signal_handlers()
+        return app.run()
 
 
 def _load_jobs(files: list[Path]) -> tuple[list[Any], list[str]]:

@@ -68,6 +68,7 @@ CASES = [
     pytest.param(40910, 200, "", C.PERMANENT, id="40910-file-expired"),
     pytest.param(None, 404, "page not found", C.PERMANENT, id="http-404-path-bug"),
     pytest.param(0, 404, "", C.PERMANENT, id="http-404-even-with-code-0"),
+    pytest.param(0, 400, "OK", C.PERMANENT, id="http-400-with-code-0"),
     pytest.param(None, 405, "", C.PERMANENT, id="http-405-no-envelope"),
     pytest.param(99999, 200, "", C.PERMANENT, id="unknown-code"),
 ]

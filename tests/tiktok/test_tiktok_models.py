@@ -84,6 +84,7 @@ def test_page_info() -> None:
     info = {"page": 2, "page_size": 10, "total_number": 25, "total_page": 3}
     assert PageInfo.parse(info) == PageInfo(2, 10, 25, 3)
     assert PageInfo.parse(None) == PageInfo(0, 0, 0, 0)
+    assert PageInfo.parse({"page": "2", "total_page": "x", "page_size": True}) == PageInfo(2, 0, 0, 0)
 
 
 def test_token_grant_hides_the_token() -> None:

@@ -15,7 +15,7 @@ from prometheus_client import generate_latest
 from tiktok_fakes import APP_SECRET, TOKEN, Script, envelope
 
 from tikstream.metrics import Metrics
-from tikstream.tiktok import RetryPolicy, TikTokClient, TikTokError
+from tikstream.tiktok import PermanentError, RetryPolicy, TikTokClient, TikTokError
 
 MakeClient = Callable[..., tuple[TikTokClient, Script]]
 ECHO = f"token {TOKEN} secret {APP_SECRET} code auth-code-1"
@@ -81,3 +81,14 @@ def test_the_scrubbed_message_still_says_what_happened(make_client: MakeClient) 
 def test_client_repr_shows_no_credentials(make_client: MakeClient) -> None:
     client, _ = make_client()
     assert TOKEN not in repr(client)
+
+
+@pytest.mark.parametrize("bad_token", ["tok-SECRET\nX-Evil: 1", "tök-SECRET-ünïcode"])
+def test_a_token_that_is_no_valid_header_is_permanent_and_not_echoed(make_client: MakeClient,
+                                                                      bad_token: str) -> None:
+    client, script = make_client()
+    with pytest.raises(PermanentError) as caught:
+        client.track_events(bad_token, {"data": []})
+    assert script.count == 0
+    for text in (str(caught.value), repr(caught.value)):
+        assert "SECRET" not in text

@@ -128,7 +128,9 @@ def test_decode_poison(value: bytes | None, reason: str, detail: str) -> None:
     assert detail in caught.value.detail
 
 
-@pytest.mark.parametrize("timestamp_ms", [pytest.param(None, id="none"), pytest.param(-1, id="not-available")])
+@pytest.mark.parametrize(
+    "timestamp_ms", [pytest.param(None, id="none"), pytest.param(-1, id="not-available")]
+)
 def test_no_ts_and_no_kafka_timestamp_is_invalid_ts(timestamp_ms: int | None) -> None:
     with pytest.raises(InvalidRecord) as caught:
         decode(rec(ts=...), timestamp_ms)
@@ -170,7 +172,7 @@ def test_trigger_is_frozen_with_slots() -> None:
 
 
 def test_decode_accepts_memoryview_and_bytearray() -> None:
-    assert decode(bytearray(rec()), None).ts == T_2026
+    assert decode(bytearray(rec()), None).ts == T_2026  # type: ignore[arg-type]
     assert decode(memoryview(rec()), None).ts == T_2026  # type: ignore[arg-type]
 
 

@@ -11,10 +11,11 @@ has a doubt, to find and name the first bad field (or to accept what the fast pa
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from typing import Any, Final
 
-from tikstream.emulator.envelope import invalid
+from tikstream.emulator.envelope import ApiError, invalid
 from tikstream.emulator.eventrules import (
     HASHED_USER_FIELDS,
     MAX_EVENT_TIME,
@@ -132,3 +133,50 @@ def _check_user(i: int, user: Any) -> None:
             rule, problem = SPECIAL_USER_RULES[key]
             if not rule(value):
                 raise invalid(field, problem)
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A checked body. ``error`` is the first 40002 as (code, message): of the top level when ``source`` is
+    empty, else of an item (the server checks the token's permission for the source before answering it).
+    ``keys`` has one deduplication key per item (``""`` for an item without ``event_id``)."""
+
+    source: str
+    source_id: str
+    test_event_code: str | None
+    size: int
+    keys: tuple[str, ...]
+    error: tuple[int, str] | None
+
+
+def check_body(body: bytes) -> Checked:
+    """Decode and check one track body, with the cyclic garbage collector paused.
+
+    A 1,000-event body decodes into ~40,000 objects that live only until the batch is checked; collecting
+    while they exist would walk them again and again for nothing. They hold no cycles and are freed by
+    reference counting when this returns.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _check(body)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _check(body: bytes) -> Checked:
+    try:
+        request = parse_track(body)
+    except ApiError as error:
+        return Checked("", "", None, 0, (), (error.code, error.message))
+    source, source_id, size = request.source, request.source_id, len(request.items)
+    try:
+        check_items(request)
+    except ApiError as error:
+        return Checked(source, source_id, request.test_event_code, size, (), (error.code, error.message))
+    keys = tuple(
+        f"{source_id}\x00{item['event']}\x00{item['event_id']}" if item.get("event_id") else ""
+        for item in request.items
+    )
+    return Checked(source, source_id, request.test_event_code, size, keys, None)

@@ -15,7 +15,7 @@ from typing import Any, Final, NamedTuple
 import orjson
 
 from tikstream.emulator.clock import Clock
-from tikstream.emulator.events import TrackRequest
+from tikstream.emulator.events import Checked
 
 DEDUP_WINDOW_SECONDS: Final = 48 * 3600.0
 
@@ -41,29 +41,31 @@ class EventStore:
         self.duplicates = 0
         self.requests = 0
 
-    def add(self, request: TrackRequest, body: bytes) -> int:
-        """Record a validated batch (and the body it came in); returns how many events were duplicates."""
+    def add(self, checked: Checked, body: bytes) -> int:
+        """Record a valid batch (and the body it came in); returns how many events were duplicates."""
         now = self._clock.now()
-        first_seen, source_id = self._first_seen, request.source_id
+        first_seen = self._first_seen
         duplicates: list[int] = []
-        for index, item in enumerate(request.items):
-            event_id = item.get("event_id")
-            if not event_id:
+        for index, key in enumerate(checked.keys):
+            if not key:
                 continue
-            key = f"{source_id}\x00{item['event']}\x00{event_id}"
             seen = first_seen.get(key)
             if seen is not None and now - seen < DEDUP_WINDOW_SECONDS:
                 duplicates.append(index)
             else:
                 first_seen[key] = now
-        size = len(request.items)
-        self._keep(
-            KeptBatch(
-                request.source, source_id, request.test_event_code, now, body, size, frozenset(duplicates)
-            )
+        batch = KeptBatch(
+            checked.source,
+            checked.source_id,
+            checked.test_event_code,
+            now,
+            body,
+            checked.size,
+            frozenset(duplicates),
         )
+        self._keep(batch)
         self.requests += 1
-        self.accepted += size
+        self.accepted += checked.size
         self.duplicates += len(duplicates)
         return len(duplicates)
 

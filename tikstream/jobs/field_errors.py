@@ -27,27 +27,39 @@ _PREFIXES = (
     ("Dictionary should ", "must "),
 )
 
+_JSON_WORDS = (
+    (" after validation", ""),
+    ("a valid tuple", "a list"),
+    ("a valid list", "a list"),
+    ("a valid dictionary", "an object"),
+)
+
 
 def field_errors(
     exc: ValidationError,
     *,
     patterns: Mapping[str, str],
-    strip_tag: bool = False,
+    tag_at: int | None = None,
     tags: Collection[str] = (),
     known_fields: KnownFields | None = None,
 ) -> list[FieldError]:
     """Every error of ``exc``, in order.
 
-    ``patterns`` words regexes for humans; ``strip_tag`` drops the union tag pydantic puts first in ``loc``;
-    ``tags`` are the discriminator's values, named when it is missing or unknown.
+    ``patterns`` words regexes for humans; ``tag_at`` is the position in ``loc`` where pydantic puts the tag
+    of a discriminated union (dropped from paths); ``tags`` are the discriminator's values, named when it is
+    missing or unknown.
     """
     out: list[FieldError] = []
-    for err in exc.errors(include_url=False, include_input=False):
+    details = exc.errors(include_url=False, include_input=False)
+    for err in details:
         loc = tuple(str(part) for part in err["loc"] if part != "[key]")
-        if strip_tag and loc and err["type"] not in ("union_tag_invalid", "union_tag_not_found"):
-            loc = loc[1:]
+        if tag_at is not None and len(loc) > tag_at and not err["type"].startswith("union_tag_"):
+            loc = loc[:tag_at] + loc[tag_at + 1 :]
         out.append(_one(err, loc, patterns, tags, known_fields))
-    return out
+    # A list whose items all failed is also "too short": say only what is wrong with the items.
+    too_short = {out[i].path for i, err in enumerate(details) if err["type"] == "too_short"}
+    has_items = {p for p in too_short if any(e.path.startswith(p + ".") for e in out)}
+    return [e for i, e in enumerate(out) if not (details[i]["type"] == "too_short" and e.path in has_items)]
 
 
 def _one(
@@ -87,7 +99,8 @@ def _humane(msg: str) -> str:
         if msg.startswith(prefix):
             msg = repl + msg[len(prefix) :]
             break
-    msg = msg.replace(" after validation", "")
+    for word, plain in _JSON_WORDS:
+        msg = msg.replace(word, plain)
     if len(msg) > 1 and msg[0].isupper() and msg[1].islower():
         msg = msg[0].lower() + msg[1:]
     return msg

@@ -224,7 +224,7 @@ def parse_job(data: Mapping[str, object] | bytes | str) -> AnyJob:
     except ValidationError as exc:
         job_id = obj.get("id")
         errors = field_errors(
-            exc, patterns=PATTERNS, strip_tag=True, tags=list(JOB_MODELS), known_fields=_known_fields(obj)
+            exc, patterns=PATTERNS, tag_at=0, tags=list(JOB_MODELS), known_fields=_known_fields(obj)
         )
         raise JobConfigError(job_id if isinstance(job_id, str) else None, errors) from None
 

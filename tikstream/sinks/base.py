@@ -68,5 +68,6 @@ class SinkContext:
     group_id: str
     state_dir: Path
     tiktok_base_url: str
-    auth: Any  # tikstream.auth.AuthStore
+    auth: Any  # tikstream.auth.AuthStore: re-read when the file changes
+    tiktok: Any  # tikstream.tiktok.client.TikTokClient, shared by every sink (one connection pool)
     extras: Mapping[str, Any] = field(default_factory=dict)

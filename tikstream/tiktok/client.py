@@ -81,6 +81,8 @@ class TikTokClient:
         rand: Callable[[], float] = random.random,
         max_connections: int = 20,
     ) -> None:
+        """``base_url`` ends in ``/open_api/v1.3``; ``timeout`` (seconds) bounds each attempt. Also attaches a
+        filter to the ``httpx`` logger that drops query strings from its lines (they may carry the secret)."""
         install_log_redaction()
         self._http = httpx.Client(
             base_url=base_url,
@@ -178,6 +180,8 @@ class TikTokClient:
     def list_audiences(self, token: str, advertiser_id: str,
                        page_size: int = 100) -> Iterator[AudienceDetails]:
         """GET ``dmp/custom_audience/list/`` page by page (``page_info``), lazily."""
+        if not 1 <= page_size <= MAX_IDS_PER_REQUEST:
+            raise ValueError("page_size must be between 1 and 100")
         page = 1
         while True:
             params = {"advertiser_id": str(advertiser_id), "page": str(page), "page_size": str(page_size)}

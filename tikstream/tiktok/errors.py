@@ -70,7 +70,8 @@ def classify(code: int | None, http_status: int | None, message: str = "") -> Er
 
     HTTP 5xx is retryable whatever the body says; HTTP 404 is a path bug (permanent); HTTP 408 is retryable
     and HTTP 429 throttled. Otherwise the envelope ``code`` decides; a 2xx answer without an envelope is
-    treated as retryable (a proxy or a cut-off body), a 4xx answer without one as permanent.
+    treated as retryable (a proxy or a cut-off body), a 4xx answer without one, or with a success code, as
+    permanent.
     """
     if http_status is not None:
         if http_status >= 500:
@@ -81,10 +82,13 @@ def classify(code: int | None, http_status: int | None, message: str = "") -> Er
             return ErrorClass.THROTTLED
         if http_status == 408:
             return ErrorClass.RETRYABLE
+    is_client_error = http_status is not None and 400 <= http_status < 500
     if code is None:
-        is_client_error = http_status is not None and 400 <= http_status < 500
         return ErrorClass.PERMANENT if is_client_error else ErrorClass.RETRYABLE
-    return _classify_code(code, message)
+    kind = _classify_code(code, message)
+    if is_client_error and kind in (ErrorClass.OK, ErrorClass.PARTIAL):
+        return ErrorClass.PERMANENT  # an HTTP error with a success code: trust neither
+    return kind
 
 
 def _classify_code(code: int, message: str) -> ErrorClass:

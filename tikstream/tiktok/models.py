@@ -70,6 +70,13 @@ def _str(value: object) -> str:
     return "" if value is None else str(value)
 
 
+def _int(value: object) -> int:
+    try:
+        return int(value) if isinstance(value, int | float | str) and not isinstance(value, bool) else 0
+    except ValueError:
+        return 0
+
+
 def parse_time(value: object) -> dt.datetime | None:
     """TikTok's ``YYYY-MM-DD HH:MM:SS`` (read as UTC), or None when absent or unreadable."""
     if not isinstance(value, str) or not value:
@@ -123,7 +130,7 @@ class AudienceDetails:
             audience_id=_str(d.get("audience_id") or d.get("custom_audience_id")),
             name=_str(d.get("name")),
             calculate_type=_str(d.get("calculate_type")),
-            cover_num=int(d.get("cover_num") or 0),
+            cover_num=_int(d.get("cover_num")),
             is_valid=bool(d.get("is_valid")),
             is_expiring=bool(d.get("is_expiring")),
             expired_time=parse_time(d.get("expired_time")),
@@ -156,7 +163,7 @@ class PageInfo:
     @classmethod
     def parse(cls, item: object) -> PageInfo:
         d: Mapping[str, Any] = item if isinstance(item, dict) else {}
-        return cls(*(int(d.get(k) or 0) for k in ("page", "page_size", "total_number", "total_page")))
+        return cls(*(_int(d.get(k)) for k in ("page", "page_size", "total_number", "total_page")))
 
 
 @dataclass(frozen=True, slots=True)

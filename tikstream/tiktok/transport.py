@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ __all__ = ["Call", "Caller", "FilePart", "RedactQueryFilter", "install_log_redac
            "token_fingerprint"]
 
 log = logging.getLogger(__name__)
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]*")  # visible ASCII: TikTok tokens are hex
 
 
 def token_fingerprint(token: str) -> str:
@@ -156,30 +158,39 @@ class Caller:
         return self._judge(call, response)
 
     def _send(self, call: Call) -> httpx.Response:
+        with contextlib.ExitStack() as stack:
+            try:
+                request = self._build(call, stack)
+            except (httpx.HTTPError, ValueError) as exc:  # e.g. a token that is not a valid header value
+                raise self._count(PermanentError(f"cannot build the request ({type(exc).__name__})",
+                                                 endpoint=call.endpoint), call) from None
+            try:
+                return self._http.send(request)
+            except httpx.TimeoutException as exc:
+                error: TikTokError = TransportError(self._describe(exc, call), endpoint=call.endpoint,
+                                                    kind="timeout")
+            except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as exc:
+                error = TransportError(self._describe(exc, call), endpoint=call.endpoint, kind="connection")
+            except httpx.HTTPError as exc:  # unsupported protocol, decoding, ...: a bug or a bad setting
+                error = PermanentError(f"request failed ({type(exc).__name__})", endpoint=call.endpoint)
+            raise self._count(error, call) from None
+
+    def _build(self, call: Call, stack: contextlib.ExitStack) -> httpx.Request:
+        if call.token is not None and not _HEADER_SAFE.fullmatch(call.token):
+            raise ValueError("the access token is not a valid header value")
         headers = {"Access-Token": call.token} if call.token is not None else {}
         if call.json is not None:
             headers["Content-Type"] = "application/json"
-        try:
-            with contextlib.ExitStack() as stack:
-                files = None
-                if call.file is not None:
-                    content = stack.enter_context(call.file.open())
-                    files = {"file": (call.file.filename, content, call.file.content_type)}
-                request = self._http.build_request(
-                    call.method, call.endpoint, headers=headers, params=call.params, content=call.json,
-                    data=call.form, files=files)  # type: ignore[arg-type]
-                return self._http.send(request)
-        except httpx.TimeoutException as exc:
-            error: TikTokError = TransportError(self._describe(exc, call), endpoint=call.endpoint,
-                                                kind="timeout")
-        except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as exc:
-            error = TransportError(self._describe(exc, call), endpoint=call.endpoint, kind="connection")
-        except httpx.HTTPError as exc:  # unsupported protocol, bad URL, decoding: a bug or a bad setting
-            error = PermanentError(self._describe(exc, call), endpoint=call.endpoint)
-        raise self._count(error, call) from None
+        files = None
+        if call.file is not None:
+            content = stack.enter_context(call.file.open())
+            files = {"file": (call.file.filename, content, call.file.content_type)}
+        return self._http.build_request(call.method, call.endpoint, headers=headers, params=call.params,
+                                        content=call.json, data=call.form, files=files)  # type: ignore[arg-type]
 
     @staticmethod
     def _describe(exc: Exception, call: Call) -> str:
+        """Timeouts and network errors name their cause ("[Errno 111] ..."); scrubbed all the same."""
         return scrub(f"{type(exc).__name__}: {exc}", call.secrets)
 
     def _judge(self, call: Call, response: httpx.Response) -> Envelope:

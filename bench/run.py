@@ -1,0 +1,77 @@
+"""`make bench`: run every benchmark, merge their figures into one JSON file, and write docs/BENCHMARKS.md.
+
+Each benchmark is a script in bench/ that takes ``--out FILE`` and merges its keys into that file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+HERE = Path(__file__).resolve().parent
+BENCHES = ["bench_core.py", "bench_emulator.py", "bench_normalise.py", "bench_decode.py", "bench_events.py",
+           "bench_audience.py"]
+GOALS = {"core_ratio": (">=", 0.5), "events_ratio": (">=", 0.2), "events_latency_p99_s": ("<=", 1.0),
+         "batch_fill": (">=", 0.9), "audience_batch_rss_mb": ("<=", 300), "emulator_events_per_s": (">=", 100_000)}
+
+
+def machine() -> dict[str, object]:
+    import confluent_kafka
+
+    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
+            "confluent_kafka": confluent_kafka.version()[0], "librdkafka": confluent_kafka.libversion()[0],
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def write_markdown(results: dict[str, object], path: Path) -> None:
+    lines = ["# Benchmarks", "", "Written by `make bench` (bench/run.py) from `bench/results/latest.json`.",
+             "Reproduce: `make setup kafka-up bench`.", "", "## Machine", ""]
+    lines += [f"- {k}: {v}" for k, v in dict(results.get("machine", {})).items()]  # type: ignore[call-overload]
+    lines += ["", "## Figures", "", "| figure | value | goal |", "|---|---|---|"]
+    for key, value in sorted(results.items()):
+        if key == "machine" or isinstance(value, dict):
+            continue
+        goal = GOALS.get(key)
+        mark = f"{goal[0]} {goal[1]}" if goal else ""
+        lines.append(f"| `{key}` | {value} | {mark} |")
+    for key, value in sorted(results.items()):
+        if isinstance(value, dict) and key != "machine":
+            lines += ["", f"### {key}", "", "| figure | value |", "|---|---|"]
+            lines += [f"| `{k}` | {v} |" for k, v in value.items()]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=str(HERE / "results" / "latest.json"))
+    ap.add_argument("--only", nargs="*")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(orjson.dumps({"machine": machine()}))
+    failed = []
+    for name in args.only or BENCHES:
+        script = HERE / name
+        if not script.exists():
+            print(f"bench: {name} not present, skipped", file=sys.stderr)
+            continue
+        print(f"bench: {name}", file=sys.stderr, flush=True)
+        if subprocess.run([sys.executable, str(script), "--out", str(out)], cwd=HERE).returncode != 0:
+            failed.append(name)
+    results = orjson.loads(out.read_bytes())
+    write_markdown(results, HERE.parent / "docs" / "BENCHMARKS.md")
+    print(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
+    if failed:
+        print(f"bench: failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
