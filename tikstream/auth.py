@@ -286,8 +286,8 @@ class AuthStore:
             auths = load_authorizations(self.path)
         except AuthConfigError as exc:
             if self.last_error is None or str(exc) != str(self.last_error):
-                log.warning("authorization file unusable; keeping the previous authorizations",
-                            extra={"path": str(self.path), "error": str(exc)})  # fmt: skip
+                extra = {"path": str(self.path), "error": str(exc)}
+                log.warning("authorization file unusable; keeping the previous authorizations", extra=extra)
             self.last_error = exc
             return False
         self.last_error = None

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Any, Final, Literal, cast
@@ -88,6 +88,8 @@ class Trigger:
     user_id: str
     ts: float
     doc: dict[str, Any]
+    raw: bytes = field(default=b"", compare=False, repr=False)
+    """The record value exactly as consumed, for dead letters ("original value, unchanged")."""
 
 
 def decode(value: bytes | None, timestamp_ms: int | None, *, max_bytes: int = MAX_VALUE_BYTES) -> Trigger:
@@ -137,6 +139,7 @@ def decode(value: bytes | None, timestamp_ms: int | None, *, max_bytes: int = MA
     _set_user_id(trigger, user_id)
     _set_ts(trigger, seconds)
     _set_doc(trigger, doc)
+    _set_raw(trigger, value)
     return trigger
 
 
@@ -153,6 +156,7 @@ _set_event = _slot_setter("event")
 _set_user_id = _slot_setter("user_id")
 _set_ts = _slot_setter("ts")
 _set_doc = _slot_setter("doc")
+_set_raw = _slot_setter("raw")
 
 _CACHE_SIZE: Final = 4096
 _slugs_seen: set[str] = set()

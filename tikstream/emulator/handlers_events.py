@@ -7,8 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from tikstream.emulator.context import Emulator
-from tikstream.emulator.envelope import ApiError
-from tikstream.emulator.events import check_body
+from tikstream.emulator.events import answer, check_body
 from tikstream.emulator.tokens import allow_events
 
 
@@ -18,10 +17,9 @@ async def track(request: web.Request, emu: Emulator) -> dict[str, Any]:
     body = await request.read()
     checked = check_body(body)
     request["n_events"] = checked.size
-    if checked.error is not None and not checked.source:
-        raise ApiError(*checked.error)
+    if not checked.source:
+        answer(checked)
     allow_events(grant, checked.source, checked.source_id)
-    if checked.error is not None:
-        raise ApiError(*checked.error)
+    answer(checked)
     emu.events.add(checked, body)
     return {}

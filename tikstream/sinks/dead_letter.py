@@ -21,7 +21,7 @@ class DeadLetterSink:
         self._job_id, self._reason, self._dlq = job_id, reason, dlq
 
     def submit(self, trigger: Trigger, partition: Partition, offset: int) -> None:
-        self._dlq.send(partition, offset, trigger.user_id.encode(), orjson.dumps(trigger.doc),
+        self._dlq.send(partition, offset, trigger.user_id.encode(), trigger.raw or orjson.dumps(trigger.doc),
                        error_class="job_unavailable", error=self._reason, job=self._job_id)
 
     def poll(self) -> None:

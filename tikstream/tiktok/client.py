@@ -127,7 +127,7 @@ class TikTokClient:
         """Upload one audience file (multipart, ``file_signature`` = MD5 hex); returns ``data.file_path``.
 
         A path is streamed from disk on every attempt, never held in memory. ``filename`` (default: the path's
-        name) must end in ``.csv`` or ``.txt``.
+        name) must end in ``.csv`` or ``.txt``; ``OSError`` if the path cannot be read.
         """
         source = path_or_bytes if isinstance(path_or_bytes, bytes) else Path(path_or_bytes)
         name = filename if filename is not None else (source.name if isinstance(source, Path) else "")

@@ -1,0 +1,131 @@
+"""The ``/event/track/`` body as a JSON Schema, written from TIKTOK_API.md §3.1-§3.5.
+
+One rule book, checked in native code (jsonschema-rs) so that the emulator keeps up with 1,000-event batches:
+
+- top level (§3.1): ``event_source`` web/app/offline/crm, a non-empty ``event_source_id``, 1 to 1,000 events;
+- each event (§3.2): ``event`` (offline: a standard event, §3.3), integer ``event_time`` in Unix seconds,
+  string ``event_id``; crm events need ``lead.lead_id``;
+- ``user`` (§3.4): email, phone, external_id, first/last name and zip as lower-case SHA-256 hex (a string or a
+  list of them); IDFA raw (upper case) or hashed, GAID raw (lower case) or hashed; ``att_status`` enum;
+- ``properties`` (§3.5) and ``page``/``app``/``ad``/``lead``: known keys with their documented types.
+
+Unknown keys are allowed everywhere (TikTok's field lists grow); ``null`` is refused where a value goes.
+JSON Schema counts ``1.0`` as an integer: ``events`` adds the check that ``event_time`` is a JSON integer.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import jsonschema_rs
+
+from tikstream.emulator.formats import RAW_GAID, RAW_IDFA, SHA256_HEX
+
+SOURCES: Final = ("web", "app", "offline", "crm")
+MAX_EVENTS: Final = 1000
+#: Unix seconds; from 10**10 on it is taken for milliseconds (an emulator strictness, not a TikTok rule).
+MAX_EVENT_TIME: Final = 10**10
+#: §3.3: offline takes standard events only: the current list plus the legacy names still in peers' presets.
+OFFLINE_EVENTS: Final = (
+    *("AddPaymentInfo", "AddToCart", "AddToWishlist", "ApplicationApproval", "CompleteRegistration"),
+    *("Contact", "CustomizeProduct", "Download", "FindLocation", "InitiateCheckout", "Lead", "Purchase"),
+    *("Schedule", "Search", "StartTrial", "SubmitApplication", "Subscribe", "ViewContent"),
+    *("CompletePayment", "PlaceAnOrder", "SubmitForm", "ClickButton"),  # legacy names
+)
+ATT_STATUSES: Final = ("AUTHORIZED", "DENIED", "NOT_DETERMINED", "RESTRICTED", "NOT_APPLICABLE")
+HASHED_USER_FIELDS: Final = ("email", "phone", "external_id", "first_name", "last_name", "zip_code")
+STRING_USER_FIELDS: Final = (
+    *("ttclid", "ttp", "ip", "user_agent", "locale", "idfv", "city", "state", "country", "lead_id"),
+)
+CONTENT_TYPES: Final = ("product", "product_group")
+
+
+def _pattern(shape: Any) -> dict[str, Any]:
+    return {"type": "string", "pattern": f"^{shape.pattern}$"}
+
+
+STRING: Final = {"type": "string"}
+NUMBER: Final = {"type": "number"}
+INTEGER: Final = {"type": "integer"}
+BOOLEAN: Final = {"type": "boolean"}
+SHA256: Final = _pattern(SHA256_HEX)
+HASHED: Final = {"anyOf": [SHA256, {"type": "array", "items": SHA256}]}
+
+USER: Final = {
+    "type": "object",
+    "properties": {
+        **dict.fromkeys(HASHED_USER_FIELDS, HASHED),
+        **dict.fromkeys(STRING_USER_FIELDS, STRING),
+        "idfa": {"anyOf": [SHA256, _pattern(RAW_IDFA)]},
+        "gaid": {"anyOf": [SHA256, _pattern(RAW_GAID)]},
+        "att_status": {"enum": list(ATT_STATUSES)},
+    },
+}
+CONTENT: Final = {
+    "type": "object",
+    "properties": {
+        **dict.fromkeys(("content_id", "content_name", "content_category", "brand"), STRING),
+        "price": NUMBER,
+        "quantity": INTEGER,
+    },
+}
+PROPERTIES: Final = {
+    "type": "object",
+    "properties": {
+        **dict.fromkeys(("order_id", "shop_id", "description", "query", "search_string"), STRING),
+        "contents": {"type": "array", "items": CONTENT},
+        "content_ids": {"type": "array", "items": STRING},
+        "content_type": {"enum": list(CONTENT_TYPES)},
+        "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+        "value": NUMBER,
+        "num_items": INTEGER,
+    },
+}
+SECTION: Final = {  # page, app, ad and lead
+    "type": "object",
+    "properties": {
+        **dict.fromkeys(("url", "referrer", "app_id", "app_name", "app_version", "callback"), STRING),
+        **dict.fromkeys(("campaign_id", "ad_id", "creative_id", "attribution_type"), STRING),
+        **dict.fromkeys(("attribution_provider", "lead_id", "lead_event_source"), STRING),
+        **dict.fromkeys(("is_retargeting", "attributed"), BOOLEAN),
+    },
+}
+ITEM: Final = {
+    "type": "object",
+    "required": ["event", "event_time"],
+    "properties": {
+        "event": {"type": "string", "minLength": 1},
+        "event_time": {"type": "integer", "exclusiveMinimum": 0, "exclusiveMaximum": MAX_EVENT_TIME},
+        "event_id": STRING,
+        "user": USER,
+        "properties": PROPERTIES,
+        **dict.fromkeys(("page", "app", "ad", "lead"), SECTION),
+        "limited_data_use": BOOLEAN,
+    },
+}
+
+
+def _when_source(source: str, items: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "if": {"properties": {"event_source": {"const": source}}},
+        "then": {"properties": {"data": {"items": items}}},
+    }
+
+
+TRACK_SCHEMA: Final = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "type": "object",
+    "required": ["event_source", "event_source_id", "data"],
+    "properties": {
+        "event_source": {"enum": list(SOURCES)},
+        "event_source_id": {"type": "string", "minLength": 1},
+        "test_event_code": STRING,
+        "partner_name": STRING,
+        "data": {"type": "array", "minItems": 1, "maxItems": MAX_EVENTS, "items": ITEM},
+    },
+    "allOf": [
+        _when_source("offline", {"properties": {"event": {"enum": list(OFFLINE_EVENTS)}}}),
+        _when_source("crm", {"required": ["lead"], "properties": {"lead": {"required": ["lead_id"]}}}),
+    ],
+}
+TRACK_VALIDATOR: Final = jsonschema_rs.validator_for(TRACK_SCHEMA)
