@@ -9,6 +9,7 @@ nothing of that batch is kept, so a client must split out the bad item and resen
 from __future__ import annotations
 
 import gc
+import operator
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -41,19 +42,21 @@ _SHAPE_PROBLEMS: Final = {
     "currency": "Not a valid ISO 4217 currency code",
 }
 _BOUNDS: Final = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+_event_time, _event = operator.itemgetter("event_time"), operator.itemgetter("event")
+_event_id = operator.methodcaller("get", "event_id")
 
 
 @dataclass(frozen=True, slots=True)
 class Checked:
     """A checked body. ``error`` is the first 40002 message: of the top level when ``source`` is empty, else
     of an item (the server checks the token's permission for the source before answering with it).
-    ``keys`` has one deduplication key per event (``""`` for an event without ``event_id``)."""
+    ``keys`` has (``event``, ``event_id`` or None) per event: with the source id, TikTok's dedup key."""
 
     source: str
     source_id: str
     test_event_code: str | None
     size: int
-    keys: tuple[str, ...]
+    keys: tuple[tuple[str, str | None], ...]
     error: str | None
 
 
@@ -82,22 +85,18 @@ def answer(checked: Checked) -> None:
 
 
 def _check(doc: dict[str, Any]) -> Checked:
-    valid = TRACK_VALIDATOR.is_valid(doc)
-    items: list[Any] = doc["data"] if valid else []
-    float_time = next((i for i, item in enumerate(items) if type(item["event_time"]) is not int), None)
-    if valid and float_time is None:
-        source_id = doc["event_source_id"]
-        keys = tuple(
-            f"{source_id}\x00{item['event']}\x00{item['event_id']}" if item.get("event_id") else ""
-            for item in items
-        )
-        return Checked(doc["event_source"], source_id, doc.get("test_event_code"), len(items), keys, None)
-    if valid:
-        return _failed(doc, f"data.{float_time}.event_time: {NOT_INTEGER}")
-    path, problem = _first_error(doc)
-    if not path or path[0] != "data" or len(path) < 2:
-        return Checked("", "", None, 0, (), _field(path, problem))
-    return _failed(doc, _field(path, problem))
+    if not TRACK_VALIDATOR.is_valid(doc):
+        path, problem = _first_error(doc)
+        if not path or path[0] != "data" or len(path) < 2:
+            return Checked("", "", None, 0, (), _field(path, problem))
+        return _failed(doc, _field(path, problem))
+    items: list[dict[str, Any]] = doc["data"]
+    if set(map(type, map(_event_time, items))) != {int}:
+        first = next(i for i, item in enumerate(items) if type(item["event_time"]) is not int)
+        return _failed(doc, f"data.{first}.event_time: {NOT_INTEGER}")
+    keys = tuple(zip(map(_event, items), map(_event_id, items), strict=True))
+    source, source_id, test_code = doc["event_source"], doc["event_source_id"], doc.get("test_event_code")
+    return Checked(source, source_id, test_code, len(items), keys, None)
 
 
 def _failed(doc: dict[str, Any], message: str) -> Checked:

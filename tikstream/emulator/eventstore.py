@@ -34,7 +34,7 @@ class EventStore:
     def __init__(self, clock: Clock, max_kept: int) -> None:
         self._clock = clock
         self._max_kept = max_kept
-        self._first_seen: dict[str, float] = {}
+        self._first_seen: dict[str, dict[tuple[str, str | None], float]] = {}
         self._kept: deque[KeptBatch] = deque()
         self._kept_events = 0
         self.accepted = 0
@@ -44,10 +44,10 @@ class EventStore:
     def add(self, checked: Checked, body: bytes) -> int:
         """Record a valid batch (and the body it came in); returns how many events were duplicates."""
         now = self._clock.now()
-        first_seen = self._first_seen
+        first_seen = self._first_seen.setdefault(checked.source_id, {})
         duplicates: list[int] = []
         for index, key in enumerate(checked.keys):
-            if not key:
+            if not key[1]:
                 continue
             seen = first_seen.get(key)
             if seen is not None and now - seen < DEDUP_WINDOW_SECONDS:

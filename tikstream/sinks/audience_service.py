@@ -87,6 +87,7 @@ class WriterService:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.users = 0
+        self._done_files: list[FileRef] = []
 
     # -- sinks ----------------------------------------------------------------------------------------------
     def register(self, job_id: str, factory: WriterFactory) -> JobWriter:
@@ -108,7 +109,6 @@ class WriterService:
             if self._refs[job_id] <= 0:
                 self._refs.pop(job_id, None)
                 self._writers.pop(job_id, None)
-            self.users = len(self._refs)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="audience-writer", daemon=True)
@@ -168,8 +168,6 @@ class WriterService:
             if op.offset >= 0 and op.offset not in still:
                 inflight[op.offset] = True
         self._done_files.extend(ref for op in ops for f in op.files if (ref := f.ref) is not None)
-
-    _done_files: list[FileRef]
 
     def _commit(self, consumer: WriterConsumer) -> None:
         offsets: dict[int, int] = {}
@@ -233,7 +231,6 @@ def acquire(kafka_config: Mapping[str, str], group_id: str,
         service = _SERVICES.get(key)
         if service is None:
             service = WriterService(AudienceKafka(kafka_config, group_id), on_pending=on_pending)
-            service._done_files = []
             service.start()
             _SERVICES[key] = service
         service.users += 1
