@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import sys
@@ -48,10 +49,8 @@ def delete_topics(*names: str) -> None:
 
     admin = AdminClient({"bootstrap.servers": bootstrap()})
     for fut in admin.delete_topics(list(names)).values():
-        try:
+        with contextlib.suppress(Exception):
             fut.result(30)
-        except Exception:  # noqa: BLE001 (clean-up only)
-            pass
 
 
 def sample_trigger(i: int, audience: str = "bench_aud") -> bytes:

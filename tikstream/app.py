@@ -30,7 +30,11 @@ SinkBuilder = Callable[[JobVersion, SinkContext], Sink]
 
 def default_sink_builders() -> dict[str, SinkBuilder]:
     """The sink of each job type. Adding a job type means adding its model and an entry here."""
-    return {}
+    from tikstream.sinks.audience import build_audience_sink
+
+    return {
+        "audience_export": build_audience_sink,
+    }
 
 
 def own_topics(settings: Settings) -> list[TopicSpec]:

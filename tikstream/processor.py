@@ -13,6 +13,7 @@ partitions are forgotten without a commit. ``shutdown`` drains (bounded), commit
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -237,10 +238,8 @@ class Processor:
             self.committed.pop(p, None)
             self._parked.pop(p, None)
             for gauge in (self._metrics.commit_lag_records, self._metrics.consumer_lag):
-                try:
+                with contextlib.suppress(KeyError):
                     gauge.remove(p[0], str(p[1]))
-                except KeyError:
-                    pass
         self._metrics.paused_partitions.set(len(self._parked))
 
     def shutdown(self, timeout: float) -> bool:

@@ -34,7 +34,7 @@ class StatusServer:
         }
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 route = routes.get(self.path.split("?", 1)[0])
                 if route is None:
                     status, ctype, body = 404, "text/plain", b"not found\n"

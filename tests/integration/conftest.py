@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -9,7 +10,6 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
-
 from kafka_broker import bootstrap, wait_ready
 
 
@@ -41,10 +41,8 @@ def new_topic(kafka_config: dict[str, str]) -> Iterator[Callable[..., str]]:
     yield make
     if created:
         for fut in admin.delete_topics(created).values():
-            try:
+            with contextlib.suppress(Exception):
                 fut.result(30)
-            except Exception:
-                pass
 
 
 def produce(kafka_config: dict[str, str], topic: str, records: Iterable[tuple[bytes | None, bytes | None]],

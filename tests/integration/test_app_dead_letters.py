@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 import pytest
 from confluent_kafka import Consumer
-
 from conftest import produce
+
 from tikstream.app import App
 from tikstream.kafka.config_topic import publish
 from tikstream.settings import Settings
@@ -127,7 +127,10 @@ def test_poison_records_go_to_the_dlq_and_valid_ones_are_routed(service, kafka_c
     assert {j["id"]: j["state"] for j in jobs} == {"both": "running", "enters": "running"}
 
 
-def _read_all(kafka_config: dict[str, str], topic: str, n: int) -> list[tuple[dict[str, str], bytes | None, bytes | None]]:
+Letter = tuple[dict[str, str], bytes | None, bytes | None]
+
+
+def _read_all(kafka_config: dict[str, str], topic: str, n: int) -> list[Letter]:
     c = Consumer({**kafka_config, "group.id": f"r-{uuid.uuid4().hex}", "auto.offset.reset": "earliest"})
     c.subscribe([topic])
     out = []

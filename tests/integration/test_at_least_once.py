@@ -8,10 +8,9 @@ from pathlib import Path
 
 import orjson
 from confluent_kafka import TopicPartition
-from confluent_kafka.admin import AdminClient
-
 from conftest import produce
 from instances import Log, read_log, start, wait_for
+
 from tikstream.kafka.config_topic import publish
 
 N = 50_000

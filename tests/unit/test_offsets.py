@@ -24,7 +24,9 @@ from tikstream.offsets import commit_offset, commit_offsets
         pytest.param(5, [3, 3], 2, 3, id="two-owners-same-offset"),
     ],
 )
-def test_commit_offset(next_to_consume: int, owed: list[int | None], committed: int | None, expected: int | None) -> None:
+def test_commit_offset(
+    next_to_consume: int, owed: list[int | None], committed: int | None, expected: int | None
+) -> None:
     assert commit_offset(next_to_consume, owed, committed) == expected
 
 

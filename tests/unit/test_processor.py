@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from fakes import FakeConsumer, FakeDeadLetters, trigger
+
 from tikstream.jobs.models import parse_job
 from tikstream.jobs.registry import JobVersion
 from tikstream.metrics import Metrics
@@ -31,7 +31,10 @@ def web_job(job_id: str, audiences: list[str], triggers: list[str] | None = None
                       "page_url_field": "user.page", "identifiers": {"user.email": "email"}, "enabled": enabled})
 
 
-def build(jobs: dict[str, tuple[Any, float]], sinks: dict[str, RecordingSink], **kw: Any) -> tuple[Processor, FakeConsumer, FakeDeadLetters, Clock]:
+Built = tuple[Processor, FakeConsumer, FakeDeadLetters, Clock]
+
+
+def build(jobs: dict[str, tuple[Any, float]], sinks: dict[str, RecordingSink], **kw: Any) -> Built:
     def factory(v: JobVersion) -> RecordingSink:
         return sinks.setdefault(v.job.id, RecordingSink())
 

@@ -268,10 +268,11 @@ class WriterConsumer:
     def poll(self, timeout: float, max_records: int = 100) -> list[OpRecord]:
         out = []
         for msg in self._consumer.consume(max_records, timeout):
-            if msg.error() is not None or msg.value() is None:
+            value = msg.value()
+            if msg.error() is not None or value is None:
                 continue
             out.append(OpRecord(int(msg.partition() or 0), int(msg.offset() or 0), (msg.key() or b"").decode(),
-                                msg.value()))
+                                value))
         return out
 
     def commit(self, offsets: Mapping[int, int]) -> None:

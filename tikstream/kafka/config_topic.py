@@ -65,12 +65,12 @@ class ConfigTopicReader:
         for msg in self._consumer.consume(max_records, timeout):
             if msg.error() is not None:
                 continue
-            key = msg.key()
-            self._position[msg.partition()] = msg.offset() + 1
+            key, partition, offset = msg.key(), msg.partition() or 0, msg.offset() or 0
+            self._position[partition] = offset + 1
             if key is None:
                 continue
             ts_type, ts = msg.timestamp()
-            out.append(ConfigRecord(key.decode("utf-8", "replace"), msg.value(), msg.partition(), msg.offset(),
+            out.append(ConfigRecord(bytes(key).decode("utf-8", "replace"), msg.value(), partition, offset,
                                     ts if ts_type else None))
         return out
 

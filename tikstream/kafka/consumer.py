@@ -81,7 +81,7 @@ class TriggerConsumer:
         self._consumer.subscribe(list(topics), on_assign=assigned, on_revoke=revoked, on_lost=lost)
 
     def consume(self, max_records: int, timeout: float) -> list[Any]:
-        return self._consumer.consume(max_records, timeout)  # type: ignore[no-any-return]
+        return self._consumer.consume(max_records, timeout)
 
     def pause(self, partitions: Iterable[Partition]) -> None:
         self._consumer.pause(_tps(partitions))
@@ -97,7 +97,10 @@ class TriggerConsumer:
         if not offsets:
             return True
         try:
-            self._consumer.commit(offsets=_tps(offsets, offsets), asynchronous=asynchronous)
+            if asynchronous:
+                self._consumer.commit(offsets=_tps(offsets, offsets), asynchronous=True)
+            else:
+                self._consumer.commit(offsets=_tps(offsets, offsets), asynchronous=False)
             return True
         except KafkaException as exc:
             err = exc.args[0] if exc.args else None
@@ -120,7 +123,7 @@ class TriggerConsumer:
 
     def memberid(self) -> str | None:
         try:
-            return self._consumer.memberid()  # type: ignore[no-any-return]
+            return self._consumer.memberid()
         except (KafkaException, RuntimeError):
             return None
 

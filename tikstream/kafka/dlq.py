@@ -43,7 +43,7 @@ class DeadLetterWriter:
 
     def send(self, partition: Partition, offset: int, key: bytes | None, value: bytes | None, *,
              error_class: str, error: str, job: str | None = None) -> None:
-        headers = [
+        headers: list[tuple[str, str | bytes | None]] = [
             ("error", error[:MAX_ERROR_HEADER].encode()),
             ("error_class", error_class.encode()),
             ("source_topic", partition[0].encode()),
@@ -57,7 +57,7 @@ class DeadLetterWriter:
         self._produce(partition, offset, key, value, headers, error_class)
 
     def _produce(self, partition: Partition, offset: int, key: bytes | None, value: bytes | None,
-                 headers: list[tuple[str, bytes]], error_class: str) -> None:
+                 headers: list[tuple[str, str | bytes | None]], error_class: str) -> None:
         def delivered(err: KafkaError | None, _msg: Any) -> None:
             if err is not None and err.code() == KafkaError.MSG_SIZE_TOO_LARGE and value is not None:
                 self._produce_without_value(partition, offset, key, value, headers, error_class)
@@ -82,7 +82,7 @@ class DeadLetterWriter:
                 return
 
     def _produce_without_value(self, partition: Partition, offset: int, key: bytes | None, value: bytes,
-                               headers: list[tuple[str, bytes]], error_class: str) -> None:
+                               headers: list[tuple[str, str | bytes | None]], error_class: str) -> None:
         headers = [*headers, ("value_omitted", f"{len(value)} bytes, too large for the DLQ topic".encode())]
         self._produce(partition, offset, key, None, headers, error_class)
 

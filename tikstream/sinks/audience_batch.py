@@ -83,7 +83,7 @@ class Batch:
         wanted = list(indices)
         if wanted:
             marks = ",".join("?" * len(wanted))
-            self._conn.execute(f"DELETE FROM batch WHERE tp IN ({marks})", wanted)  # noqa: S608 - only "?"
+            self._conn.execute(f"DELETE FROM batch WHERE tp IN ({marks})", wanted)
 
     def seal(self) -> Path:
         """Finish the batch: commit and close; returns the file for ``read_rows``. The object is done."""

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+import orjson
+
 from tikstream.processor import DeadLetters
 from tikstream.records import Trigger
 from tikstream.sinks.base import Partition
-
-import orjson
 
 
 class DeadLetterSink:
