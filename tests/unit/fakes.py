@@ -51,12 +51,14 @@ class FakeConsumer:
     paused: set[Partition] = field(default_factory=set)
     commits: list[dict[Partition, int]] = field(default_factory=list)
     assignment: set[Partition] = field(default_factory=set)
+    ends: dict[Partition, int] = field(default_factory=dict)  # next offset of each partition
 
     def add(self, topic: str, partition: int, values: Iterable[bytes | None]) -> None:
         log = self.logs.setdefault((topic, partition), deque())
-        start = log[-1].offset() + 1 if log else 0
+        start = self.ends.get((topic, partition), 0)
         for i, v in enumerate(values):
             log.append(FakeMessage(topic, partition, start + i, v, b"k"))
+        self.ends[(topic, partition)] = start + len(values)
         self.assignment.add((topic, partition))
 
     def consume(self, max_records: int, timeout: float) -> list[Any]:
