@@ -70,6 +70,7 @@ class Processor:
         self.consumed: dict[Partition, int] = {}  # last consumed offset + 1
         self.committed: dict[Partition, int] = {}
         self._parked: dict[Partition, deque[_Parked]] = {}
+        self._routed: dict[str, int] = {}  # deliveries per job type since the last metrics flush
         self._next_commit = clock() + commit_interval
         self.last_step = clock()
 
@@ -95,23 +96,28 @@ class Processor:
         return n
 
     def _handle(self, msgs: list[Any]) -> None:
-        table = self._sinks.table
-        parked = self._parked
-        consumed = self.consumed
-        per_topic: dict[str, int] = {}
-        per_type: dict[str, int] = {}
+        """The hot path. Consecutive records mostly share a partition, so per-partition work is done once
+        per run of records; the common case (decoded, routed, taken) makes no call beyond decode and submit."""
+        by_event = self._sinks.table.by_event
+        parked, consumed, committed = self._parked, self.consumed, self.committed
+        per_type = self._routed
+        counts: dict[str, int] = {}
+        tp: Partition = ("", -1)
+        is_parked = False
         for msg in msgs:
             if msg.error() is not None:
                 log.warning("consumer error", extra={"error": str(msg.error())})
                 continue
-            topic = msg.topic()
-            tp = (topic, msg.partition())
             offset = msg.offset()
-            if tp not in consumed:  # where this assignment started: already committed, or the reset point
-                self.committed.setdefault(tp, offset)
+            topic, part = msg.topic(), msg.partition()
+            if part != tp[1] or topic != tp[0]:
+                tp = (topic, part)
+                if tp not in consumed:  # where this assignment started: already committed, or the reset point
+                    committed.setdefault(tp, offset)
+                is_parked = tp in parked
             consumed[tp] = offset + 1
-            per_topic[topic] = per_topic.get(topic, 0) + 1
-            if tp in parked:
+            counts[topic] = counts.get(topic, 0) + 1
+            if is_parked:
                 parked[tp].append(_Parked(msg, offset))
                 continue
             ts_type, ts_ms = msg.timestamp()
@@ -120,25 +126,38 @@ class Processor:
             except InvalidRecord as exc:
                 self._dlq.send(tp, offset, msg.key(), msg.value(), error_class=exc.reason, error=exc.detail)
                 continue
-            routes = table.route(trigger.audience, trigger.event, ts_ms / 1000.0 if ts_type else trigger.ts)
-            if routes:
-                self._deliver(msg, tp, offset, trigger, routes, per_type)
-        for topic, count in per_topic.items():
+            candidates = by_event[trigger.event].get(trigger.audience)
+            if candidates is None:
+                continue
+            produced = ts_ms / 1000.0 if ts_type else trigger.ts
+            for i, route in enumerate(candidates):
+                if produced < route.not_before:
+                    continue
+                try:
+                    route.sink.submit(trigger, tp, offset)
+                except BackPressure:
+                    rest = [r for r in candidates[i:] if produced >= r.not_before]
+                    self._park(tp, _Parked(msg, offset, trigger, rest))
+                    is_parked = True
+                    break
+                per_type[route.job_type] = per_type.get(route.job_type, 0) + 1
+        for topic, count in counts.items():
             self._metrics.records_consumed_total.labels(topic).inc(count)
-        for job_type, count in per_type.items():
-            self._metrics.records_routed_total.labels(job_type).inc(count)
 
-    def _deliver(self, msg: Any, tp: Partition, offset: int, trigger: Any, routes: list[Route],
-                 per_type: dict[str, int] | None) -> bool:
-        """Submit to each route; on back-pressure park the rest and pause. True when all were taken."""
+    def _flush_counts(self) -> None:
+        for job_type, count in self._routed.items():
+            self._metrics.records_routed_total.labels(job_type).inc(count)
+        self._routed.clear()
+
+    def _deliver(self, msg: Any, tp: Partition, offset: int, trigger: Any, routes: list[Route]) -> bool:
+        """Submit a parked record to its remaining routes; on back-pressure park the rest again."""
         for i, route in enumerate(routes):
             try:
                 route.sink.submit(trigger, tp, offset)
             except BackPressure:
                 self._park(tp, _Parked(msg, offset, trigger, routes[i:]))
                 return False
-            if per_type is not None:
-                per_type[route.job_type] = per_type.get(route.job_type, 0) + 1
+            self._routed[route.job_type] = self._routed.get(route.job_type, 0) + 1
         return True
 
     def _park(self, tp: Partition, item: _Parked) -> None:
@@ -176,7 +195,7 @@ class Processor:
                 return True
             item.routes = table.route(item.trigger.audience, item.trigger.event,
                                       ts_ms / 1000.0 if ts_type else item.trigger.ts)
-        if self._deliver(item.msg, tp, item.offset, item.trigger, item.routes or [], None):
+        if self._deliver(item.msg, tp, item.offset, item.trigger, item.routes or []):
             return True
         self._parked[tp].extend(rest)
         rest.clear()
@@ -198,6 +217,7 @@ class Processor:
         elif offsets:
             self._metrics.commits_total.labels("failed").inc()
         self._update_lag()
+        self._flush_counts()
         return offsets
 
     def commit_failed(self, partitions: list[Partition]) -> None:

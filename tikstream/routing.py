@@ -21,7 +21,7 @@ class Route:
 class RoutingTable:
     """Routes by audience slug, then by trigger kind and production time."""
 
-    __slots__ = ("_by_audience", "routes")
+    __slots__ = ("_by_audience", "by_event", "routes")
 
     def __init__(self, entries: Iterable[tuple[Iterable[str], Route]] = ()) -> None:
         by_audience: dict[str, list[Route]] = {}
@@ -34,6 +34,15 @@ class RoutingTable:
             {a: tuple(rs) for a, rs in by_audience.items()}
         )
         self.routes: tuple[Route, ...] = tuple(routes)
+        self.by_event: Mapping[str, Mapping[str, tuple[Route, ...]]] = MappingProxyType({
+            event: MappingProxyType({
+                a: tuple(r for r in rs if event in r.events) for a, rs in self._by_audience.items()
+                if any(event in r.events for r in rs)
+            })
+            for event in ("enter", "exit")
+        })
+        """For the poll loop's hot path: ``by_event[event][audience]`` -> the routes wanting that kind
+        (before the creation-time check)."""
 
     def route(self, audience: str, event: str, produced_at: float) -> list[Route]:
         candidates = self._by_audience.get(audience)

@@ -139,7 +139,7 @@ class JobWriter:
         except Exception as exc:  # Kafka or file trouble: keep the operations, try later
             log.exception("audience writer step failed", extra={"job": self.job_id})
             self._fail(now, exc, self._backoff.next())
-        return self._next_at if self.queue else None
+        return self._next_at if self.queue or self.state == "processing" else None
 
     def _settle(self, now: float) -> float | None:
         """Nothing queued: watch a processing audience until it is ready, for ``status`` and metrics."""
