@@ -74,10 +74,11 @@ class Parking(Protocol):
 class KafkaParking:
     """``Parking`` on the ``{group_id}.parked`` topic; the producer is created on first use."""
 
-    def __init__(self, kafka_config: Mapping[str, str], topic: str, group_id: str, job_id: str) -> None:
+    def __init__(self, kafka_config: Mapping[str, str], topic: str, job_id: str) -> None:
+        """``topic`` is ``{group_id}.parked``; the reader's consumer group is ``{topic}.{job_id}``."""
         self._kafka = dict(kafka_config)
         self.topic = topic
-        self._group = f"{group_id}.{job_id}"  # {group_id}.parked.{job_id}: the topic name is {group_id}.parked
+        self._reader_group = f"{topic}.{job_id}"
         self._prefix = f"{job_id}/".encode()
         self._producer: ParkedProducer | None = None
         self._unacked = 0
@@ -106,8 +107,8 @@ class KafkaParking:
         self._producer_().produce(key, None, [])
 
     def open_reader(self) -> ParkedReader:
-        group, prefix, topic, kafka = f"{self.topic}.{self._group.split('.', 1)[-1]}", self._prefix, self.topic, self._kafka
-        return ParkedReader(lambda: ParkedConsumer(kafka, topic, group), prefix)
+        kafka, topic, group = self._kafka, self.topic, self._reader_group
+        return ParkedReader(lambda: ParkedConsumer(kafka, topic, group), self._prefix)
 
     def poll(self) -> None:
         if self._producer is not None:
