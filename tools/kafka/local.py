@@ -330,32 +330,56 @@ def cmd_up(port: int) -> int:
             return 1
         t_fmt = time.monotonic() - t0
 
-        blog = rd / "broker.log"
-        extra = os.environ.get("KAFKA_JVM_OPTS", "").split()
-        cmd = [java, *BROKER_JVM, *extra, *common, "kafka.Kafka", str(props)]
-        with open(blog, "wb") as out:
-            proc = subprocess.Popen(
-                cmd, cwd=rd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,  # own session: survives make and Ctrl-C in the terminal that ran `up`
-            )  # fmt: skip
-        (rd / "broker.pid").write_text(f"{proc.pid}\n")
-        t1 = time.monotonic()
-        try:
-            kb.wait_ready(bs, timeout=timeout, proc=proc, broker_id=NODE_ID)
-        except (TimeoutError, RuntimeError) as exc:
-            log(f"{exc}\n--- {blog} (tail) ---")
-            print(tail(blog), file=sys.stderr)
-            if proc.poll() is None:
-                _stop(proc.pid)
-            (rd / "broker.pid").unlink(missing_ok=True)
+        return _launch(port, rd, common, t_start, f"format {t_fmt:.1f}s, ", f" (controller 127.0.0.1:{cport})")
+
+
+def _launch(port: int, rd: Path, common: list[str], t_start: float, note: str = "", where: str = "") -> int:
+    """Start the broker JVM on an existing, formatted data dir and wait until it answers."""
+    bs = f"127.0.0.1:{port}"
+    timeout = float(os.environ.get("KAFKA_READY_TIMEOUT") or 120)
+    java = java_bin()
+    props = rd / "server.properties"
+    blog = rd / "broker.log"
+    extra = os.environ.get("KAFKA_JVM_OPTS", "").split()
+    cmd = [java, *BROKER_JVM, *extra, *common, "kafka.Kafka", str(props)]
+    with open(blog, "ab") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=rd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,  # own session: survives make and Ctrl-C in the terminal that ran `up`
+        )  # fmt: skip
+    (rd / "broker.pid").write_text(f"{proc.pid}\n")
+    t1 = time.monotonic()
+    try:
+        kb.wait_ready(bs, timeout=timeout, proc=proc, broker_id=NODE_ID)
+    except (TimeoutError, RuntimeError) as exc:
+        log(f"{exc}\n--- {blog} (tail) ---")
+        print(tail(blog), file=sys.stderr)
+        if proc.poll() is None:
+            _stop(proc.pid)
+        (rd / "broker.pid").unlink(missing_ok=True)
+        return 1
+    t_ready = time.monotonic()
+    proc.returncode = 0  # detached on purpose: keep Popen.__del__ from warning about a live child
+    log(
+        f"Kafka {kafka_version()} up on {bs}{where}, pid {proc.pid}; "
+        f"{note}broker {t_ready - t1:.1f}s, total {t_ready - t_start:.1f}s; log {blog}"
+    )
+    return 0
+
+
+def cmd_restart(port: int) -> int:
+    """Stop the broker started by `up` and start it again on the same data (a broker restart, nothing lost)."""
+    t_start = time.monotonic()
+    with locked(port):
+        rd = run_dir(port)
+        pid = our_broker_pid(port)
+        if pid is None or not (rd / "server.properties").exists():
+            log(f"no broker started by us on port {port}; use `up`")
             return 1
-        t_ready = time.monotonic()
-        proc.returncode = 0  # detached on purpose: keep Popen.__del__ from warning about a live child
-        log(
-            f"Kafka {kafka_version()} up on {bs} (controller 127.0.0.1:{cport}, pid {proc.pid}); "
-            f"format {t_fmt:.1f}s, broker {t_ready - t1:.1f}s, total {t_ready - t_start:.1f}s; log {blog}"
-        )
-        return 0
+        _stop(pid)
+        _wait_reaped(pid)
+        common = [f"-Dlog4j2.configurationFile={rd / 'log4j2.properties'}", "-cp", f"{lib_dir()}/*"]
+        return _launch(port, rd, common, t_start, "restart, ")
 
 
 def _stop(pid: int) -> None:
@@ -417,11 +441,11 @@ def cmd_status(port: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["up", "down", "status"])
+    ap.add_argument("command", choices=["up", "down", "status", "restart"])
     ap.add_argument("--port", type=int, default=None, help="broker port (default: $KAFKA_PORT or 9092)")
     args = ap.parse_args(argv)
     port = args.port or kb.port()
-    return {"up": cmd_up, "down": cmd_down, "status": cmd_status}[args.command](port)
+    return {"up": cmd_up, "down": cmd_down, "status": cmd_status, "restart": cmd_restart}[args.command](port)
 
 
 if __name__ == "__main__":
