@@ -40,3 +40,8 @@ bench: setup kafka-up ## run the benchmarks; results in bench/results/latest.jso
 	$(PY) bench/run.py --out bench/results/latest.json
 
 .PHONY: help setup run test unit lint schemas bench
+
+chaos: setup kafka-up ## fault run: 3 instances, SIGKILLs, a broker restart, TikTok throttling; exits 1 on any loss
+	$(PY) tools/chaos/run.py
+
+.PHONY: chaos
