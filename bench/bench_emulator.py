@@ -12,12 +12,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import json
 import sys
 import time
-from pathlib import Path
 
 import orjson
+from common import merge_results
 
 from tikstream.emulator.process import running_emulator
 
@@ -29,7 +28,11 @@ def _sha(text: str) -> str:
 
 
 def body_template() -> bytes:
-    """A valid 1,000-event batch whose event ids contain ``@REQ@``, replaced per request."""
+    """A valid 1,000-event batch whose event ids contain ``@REQ@``, replaced per request.
+
+    Each event is what a tikstream ``web_events`` job sends (DESIGN.md §4.2): hashed email, phone and
+    external_id, ip and user agent, value and currency, page url and referrer, plus one ``contents`` item.
+    """
     data = [
         {
             "event": "Purchase",
@@ -45,10 +48,9 @@ def body_template() -> bytes:
             "properties": {
                 "currency": "USD",
                 "value": 46.0,
-                "content_type": "product",
                 "contents": [{"content_id": f"sku-{i}", "price": 23.0, "quantity": 2}],
             },
-            "page": {"url": "https://shop.example/checkout"},
+            "page": {"url": "https://shop.example/checkout", "referrer": "https://shop.example/cart"},
         }
         for i in range(EVENTS_PER_REQUEST)
     ]
@@ -88,25 +90,16 @@ async def measure(base_url: str, seconds: float, connections: int) -> float:
     return sum(counts) / (time.perf_counter() - started)
 
 
-def merge_into(path: Path, result: dict[str, float]) -> None:
-    current = json.loads(path.read_text()) if path.exists() and path.read_text().strip() else {}
-    current.update(result)
-    path.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--out", type=Path, help="JSON file to merge the result into")
+    parser.add_argument("--out", help="JSON file to merge the result into")
     parser.add_argument("emulator_args", nargs="*", help="extra emulator options, after --")
     args = parser.parse_args(argv)
     with running_emulator(*args.emulator_args) as base_url:
         rate = asyncio.run(measure(base_url, args.seconds, args.connections))
-    result = {"emulator_events_per_s": round(rate)}
-    print(json.dumps(result))
-    if args.out:
-        merge_into(args.out, result)
+    merge_results(args.out, {"emulator_events_per_s": round(rate)})
     return 0
 
 

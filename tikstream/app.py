@@ -31,9 +31,13 @@ SinkBuilder = Callable[[JobVersion, SinkContext], Sink]
 def default_sink_builders() -> dict[str, SinkBuilder]:
     """The sink of each job type. Adding a job type means adding its model and an entry here."""
     from tikstream.sinks.audience import build_audience_sink
+    from tikstream.sinks.events_build import build_events_sink
 
     return {
         "audience_export": build_audience_sink,
+        "app_events": build_events_sink,
+        "web_events": build_events_sink,
+        "offline_events": build_events_sink,
     }
 
 

@@ -58,16 +58,26 @@ class Api:
         headers = {"Access-Token": chosen} if chosen is not None else {}
         return self.client.request(method, self.base + path, headers=headers, **kwargs)
 
-    def track(self, data: list[Any], source: str = "web", source_id: str = PIXEL, token: Any = _DEFAULT,
-              **top: Any) -> httpx.Response:
+    def track(
+        self, data: list[Any], source: str = "web", source_id: str = PIXEL, token: Any = _DEFAULT, **top: Any
+    ) -> httpx.Response:
         body = {"event_source": source, "event_source_id": source_id, "data": data, **top}
         return self.call("POST", "/event/track/", token=token, json=body)
 
-    def upload(self, content: bytes, calculate_type: str = "EMAIL_SHA256", filename: str = "users.csv",
-               signature: str | None = None, advertiser_id: str = ADVERTISER,
-               token: Any = _DEFAULT) -> httpx.Response:
-        form = {"advertiser_id": advertiser_id, "calculate_type": calculate_type,
-                "file_signature": signature or hashlib.md5(content).hexdigest()}
+    def upload(
+        self,
+        content: bytes,
+        calculate_type: str = "EMAIL_SHA256",
+        filename: str = "users.csv",
+        signature: str | None = None,
+        advertiser_id: str = ADVERTISER,
+        token: Any = _DEFAULT,
+    ) -> httpx.Response:
+        form = {
+            "advertiser_id": advertiser_id,
+            "calculate_type": calculate_type,
+            "file_signature": signature or hashlib.md5(content).hexdigest(),
+        }
         files = {"file": (filename, content, "text/csv")}
         return self.call("POST", "/dmp/custom_audience/file/upload/", token=token, data=form, files=files)
 
@@ -76,10 +86,21 @@ class Api:
         assert reply.json()["code"] == 0, reply.text
         return str(reply.json()["data"]["file_path"])
 
-    def create(self, file_paths: list[str], calculate_type: str = "EMAIL_SHA256",
-               advertiser_id: str = ADVERTISER, token: Any = _DEFAULT, **extra: Any) -> httpx.Response:
-        body = {"advertiser_id": advertiser_id, "custom_audience_name": "CRM buyers",
-                "calculate_type": calculate_type, "file_paths": file_paths, **extra}
+    def create(
+        self,
+        file_paths: list[str],
+        calculate_type: str = "EMAIL_SHA256",
+        advertiser_id: str = ADVERTISER,
+        token: Any = _DEFAULT,
+        **extra: Any,
+    ) -> httpx.Response:
+        body = {
+            "advertiser_id": advertiser_id,
+            "custom_audience_name": "CRM buyers",
+            "calculate_type": calculate_type,
+            "file_paths": file_paths,
+            **extra,
+        }
         return self.call("POST", "/dmp/custom_audience/create/", token=token, json=body)
 
     def audience(self, lines: list[str], calculate_type: str = "EMAIL_SHA256") -> str:

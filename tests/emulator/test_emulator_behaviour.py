@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from emu_api import ADVERTISER, PIXEL, Api, event, file_bytes, hashes, md5, sha
+from emu_api import ADVERTISER, PIXEL, Api, event, hashes, md5, sha
 from emulator_proc import running_emulator
 
 LENIENT = {"min_audience_size": 0, "audience_ready_seconds": 0}
@@ -61,7 +61,9 @@ def test_append_and_remove_are_set_operations(api: Api) -> None:
     assert api.members(audience_id) == set(hashes(4)[2:])
     history = api.admin("state")["audiences"][0]["history"]
     assert [(op["action"], op["added"], op["removed"]) for op in history] == [
-        ("CREATE", 3, 0), ("APPEND", 1, 0), ("REMOVE", 0, 2)
+        ("CREATE", 3, 0),
+        ("APPEND", 1, 0),
+        ("REMOVE", 0, 2),
     ]
     assert history[1]["file_paths"] == [appended]
 

@@ -62,7 +62,7 @@ def test_auth_file_in_json(tmp_path: Path) -> None:
 )
 def test_bad_auth_file_stops_the_emulator(tmp_path: Path, entry: str, problem: str) -> None:
     path = tmp_path / "auth.json"
-    path.write_text('{"authorizations": {"x": %s}}' % entry)
+    path.write_text(f'{{"authorizations": {{"x": {entry}}}}}')
     cmd = [sys.executable, "-m", "tikstream.emulator", "--port", "0", "--tokens", str(path)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2

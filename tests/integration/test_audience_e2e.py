@@ -22,8 +22,8 @@ import httpx
 import orjson
 import pytest
 from conftest import produce
-
 from emulator_proc import admin_url, running_emulator
+
 from tikstream.kafka.config_topic import publish
 
 ADVERTISER = "7000000000000000000"
@@ -76,7 +76,8 @@ def env(kafka_config: dict[str, str], new_topic: Any, emulator: str, tmp_path: P
 def start(env: dict[str, str], tmp: Path) -> subprocess.Popen[bytes]:
     state = tmp / f"state-{uuid.uuid4().hex[:6]}"
     err = (tmp / f"{state.name}.stderr").open("wb")
-    return subprocess.Popen([sys.executable, "-m", "tikstream", "run"],
+    code = "import sys; from tikstream.cli import main; sys.exit(main(['run']))"
+    return subprocess.Popen([sys.executable, "-c", code],
                             env={**os.environ, **env, "TIKSTREAM_STATE_DIR": str(state)},
                             stdout=subprocess.DEVNULL, stderr=err)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 from tikstream.kafka.audience_state import FileRef
@@ -131,7 +132,7 @@ def test_backoff_grows_while_processing() -> None:
     for _ in range(8):
         now = w.step(now) or now
         times.append(now)
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert gaps == sorted(gaps) and gaps[-1] == 30.0
 
 

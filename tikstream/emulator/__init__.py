@@ -9,15 +9,15 @@ It shares no code with the client it judges: nothing here imports ``tikstream.ti
 
 Modules::
 
-    cli        options and the serve loop (``main``)
-    server     the aiohttp application, routing, fault and request-log middleware
-    handlers_* one module per endpoint family (events, dmp, oauth, admin)
-    events     validation of ``/event/track/`` bodies;  eventstore: events kept and deduplicated
-    files      validation of uploaded customer files;    audiences: audiences and their members
-    formats    hash shapes, ``calculate_type`` tables and the MULTIPLE_TYPES header table
-    tokens     access tokens and what each kind may do;  oauth: auth codes
-    faults     throttling, errors, latency and timeouts;  requestlog: per-request log and counters
-    envelope   TikTok's response envelope and error codes; clock: a clock tests can move
+    cli          options and the serve loop (``main``); process: run it as a child process (tests, benchmarks)
+    server       the aiohttp application: routing, the TikTok envelope, faults first, the request log
+    handlers_*   one module per endpoint family: events, dmp, oauth, admin (``/_emulator/*``)
+    track_schema the ``/event/track/`` rule book as a JSON Schema; events: checking bodies against it
+    eventstore   events kept and deduplicated;  files, filestore: customer files;  audiences: audiences
+    formats      hash shapes, ``calculate_type`` tables and the MULTIPLE_TYPES header table
+    tokens       access tokens and what each kind may do;  oauth: auth codes
+    faults       throttling, errors, latency, timeouts;  requestlog: per-request log and counters
+    envelope     TikTok's envelope and codes;  params: request parameters;  options, clock, context
 """
 
 from __future__ import annotations

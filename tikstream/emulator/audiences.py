@@ -174,9 +174,7 @@ class AudienceBook:
         }
 
 
-def _operation(
-    action: str, files: list[StoredFile], at: float, added: int, removed: int, size: int
-) -> Operation:
+def _operation(action: str, files: list[StoredFile], at: float, added: int, removed: int, size: int) -> Operation:
     return Operation(action, tuple(f.file_path for f in files), at, added, removed, size)
 
 

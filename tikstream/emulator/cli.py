@@ -79,9 +79,7 @@ def options_from(args: argparse.Namespace) -> EmulatorOptions:
         faults=FaultRates(
             args.throttle_rate, args.error_rate, args.latency_ms, args.timeout_rate, args.timeout_seconds
         ),
-        rules=AudienceRules(
-            args.audience_ready_seconds, max(0, args.min_audience_size), args.file_ttl_seconds
-        ),
+        rules=AudienceRules(args.audience_ready_seconds, max(0, args.min_audience_size), args.file_ttl_seconds),
     )
 
 

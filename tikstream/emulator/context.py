@@ -24,13 +24,14 @@ class Emulator:
     def __init__(self, options: EmulatorOptions) -> None:
         self.options = options
         self.ids = RequestIds()
-        self._base_grants = None if options.tokens_file is None else load_auth_file(options.tokens_file)
         self.reset()
 
     def reset(self) -> None:
+        """Forget everything and re-read the tokens file; raises ``ValueError``/``OSError`` if it is bad."""
         options = self.options
+        grants = None if options.tokens_file is None else load_auth_file(options.tokens_file)
         self.clock = Clock()
-        self.tokens = TokenRegistry(self._base_grants)
+        self.tokens = TokenRegistry(grants)
         self.auth_codes = AuthCodes(self.clock)
         self.faults = FaultInjector(options.faults, options.seed)
         self.files = FileStore(self.clock)

@@ -38,9 +38,7 @@ MSG_TOKEN_MISSING: Final = "Access token is null, you should set it in http head
 MSG_TOKEN_INVALID: Final = "Access token is incorrect or has been revoked."
 MSG_THROTTLED: Final = "Too many requests. Please retry in some time."
 MSG_SYSTEM_ERROR: Final = "System error, please retry later."
-MSG_UNDER_PROCESSING: Final = (
-    "The audience is currently being updated or under processing, please try again later."
-)
+MSG_UNDER_PROCESSING: Final = "The audience is currently being updated or under processing, please try again later."
 
 
 class ApiError(Exception):

@@ -24,7 +24,7 @@ from tikstream.emulator.params import (
     NOT_STRING,
     json_body,
 )
-from tikstream.emulator.track_schema import MAX_EVENTS, TRACK_VALIDATOR
+from tikstream.emulator.track_schema import HASHED_USER_FIELDS, MAX_EVENTS, TRACK_VALIDATOR
 
 NOT_HASHED: Final = "Not a valid SHA-256 hash: expected 64 lower-case hex characters"
 _TYPE_PROBLEMS: Final = {
@@ -50,13 +50,14 @@ _event_id = operator.methodcaller("get", "event_id")
 class Checked:
     """A checked body. ``error`` is the first 40002 message: of the top level when ``source`` is empty, else
     of an item (the server checks the token's permission for the source before answering with it).
-    ``keys`` has (``event``, ``event_id`` or None) per event: with the source id, TikTok's dedup key."""
+    ``events`` and ``event_ids`` (None when absent) give, with the source id, TikTok's dedup key per event."""
 
     source: str
     source_id: str
     test_event_code: str | None
     size: int
-    keys: tuple[tuple[str, str | None], ...]
+    events: tuple[str, ...]
+    event_ids: tuple[str | None, ...]
     error: str | None
 
 
@@ -72,7 +73,7 @@ def check_body(body: bytes) -> Checked:
     try:
         return _check(json_body(body))
     except ApiError as error:
-        return Checked("", "", None, 0, (), error.message)
+        return Checked("", "", None, 0, (), (), error.message)
     finally:
         if was_enabled:
             gc.enable()
@@ -88,20 +89,20 @@ def _check(doc: dict[str, Any]) -> Checked:
     if not TRACK_VALIDATOR.is_valid(doc):
         path, problem = _first_error(doc)
         if not path or path[0] != "data" or len(path) < 2:
-            return Checked("", "", None, 0, (), _field(path, problem))
+            return Checked("", "", None, 0, (), (), _field(path, problem))
         return _failed(doc, _field(path, problem))
     items: list[dict[str, Any]] = doc["data"]
     if set(map(type, map(_event_time, items))) != {int}:
         first = next(i for i, item in enumerate(items) if type(item["event_time"]) is not int)
         return _failed(doc, f"data.{first}.event_time: {NOT_INTEGER}")
-    keys = tuple(zip(map(_event, items), map(_event_id, items), strict=True))
+    events, event_ids = tuple(map(_event, items)), tuple(map(_event_id, items))
     source, source_id, test_code = doc["event_source"], doc["event_source_id"], doc.get("test_event_code")
-    return Checked(source, source_id, test_code, len(items), keys, None)
+    return Checked(source, source_id, test_code, len(items), events, event_ids, None)
 
 
 def _failed(doc: dict[str, Any], message: str) -> Checked:
     size = len(doc["data"])
-    return Checked(doc["event_source"], doc["event_source_id"], None, size, (), message)
+    return Checked(doc["event_source"], doc["event_source_id"], None, size, (), (), message)
 
 
 def _field(path: list[Any], problem: str) -> str:
@@ -122,13 +123,15 @@ def _first_error(doc: dict[str, Any]) -> tuple[list[Any], str]:
 def _explain(error: Any) -> tuple[list[Any], str]:
     """(instance path, TikTok-style problem) for one jsonschema-rs error."""
     path, name, detail = list(error.instance_path), error.kind.name, error.kind.as_dict()
-    leaf = path[-1] if path else ""
+    leaf = next((part for part in reversed(path) if isinstance(part, str)), "")
     if name == "required":
         return [*path, detail["property"]], MISSING
-    if name == "type":
-        return path, "Field may not be null" if error.instance is None else _TYPE_PROBLEMS[detail["types"][0]]
-    if name in ("anyOf", "pattern"):
-        return path, _SHAPE_PROBLEMS.get(str(leaf), NOT_HASHED)
+    if name == "type" and error.instance is None:
+        return path, "Field may not be null"
+    if name == "type" and leaf not in HASHED_USER_FIELDS:
+        return path, _TYPE_PROBLEMS[detail["types"][0]]
+    if name in ("type", "pattern"):
+        return path, _SHAPE_PROBLEMS.get(leaf, NOT_HASHED)
     if name == "enum" and leaf == "event":
         return path, "Offline events must be standard events"
     if name == "enum":

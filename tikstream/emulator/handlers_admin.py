@@ -4,7 +4,7 @@ These answer plain JSON (not TikTok's envelope); a bad request is HTTP 400 ``{"e
 
 - ``GET  /_emulator/state[?members=1][&events=1][&event_source_id=ID]``
 - ``GET  /_emulator/requests[?since=SEQ]``: the per-request log
-- ``POST /_emulator/reset``: back to the state the emulator started in
+- ``POST /_emulator/reset``: back to the state the emulator started in (re-reads the tokens file)
 - ``POST /_emulator/faults`` ``{throttle_rate, error_rate, latency_ms, timeout_rate, timeout_seconds, seed}``
 - ``POST /_emulator/settings`` ``{audience_ready_seconds, min_audience_size, file_ttl_seconds}``
 - ``POST /_emulator/tokens`` ``{"revoke": [token, ...], "add": {token: {kind, ...}}}``
@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import orjson
+import yaml
 from aiohttp import web
 
 from tikstream.emulator.audiences import Audience, Operation
@@ -90,7 +91,10 @@ async def requests(request: web.Request) -> web.StreamResponse:
 
 
 async def reset(request: web.Request) -> web.StreamResponse:
-    emulator(request).reset()
+    try:
+        emulator(request).reset()
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        return _reply({"error": f"tokens file: {exc}"}, 400)
     return _reply({"reset": True})
 
 

@@ -51,9 +51,7 @@ async def access_token(request: web.Request, emu: Emulator) -> dict[str, Any]:
     emu.auth_codes.redeem(code, app_id)
     token = secrets.token_hex(20)
     advertisers = list(emu.options.advertiser_ids)
-    emu.tokens.add(
-        token, Grant(kind=SIGNIN, advertiser_ids=frozenset(advertisers), app_id=app_id, secret=secret)
-    )
+    emu.tokens.add(token, Grant(kind=SIGNIN, advertiser_ids=frozenset(advertisers), app_id=app_id, secret=secret))
     data: dict[str, Any] = {"access_token": token, "scope": SCOPES}
     if body.get("return_advertiser_ids", True) is not False:
         data["advertiser_ids"] = advertisers

@@ -72,9 +72,7 @@ def api(handler: ApiHandler) -> Handler:
         started, received_at, request_id = time.perf_counter(), emu.clock.now(), emu.ids.next()
         status, code, body = await _answer(request, emu, handler, request_id)
         duration_ms = (time.perf_counter() - started) * 1000.0
-        emu.log.record(
-            request.method, request.path, status, code, request.get(EVENTS_KEY, 0), received_at, duration_ms
-        )
+        emu.log.record(request.method, request.path, status, code, request.get(EVENTS_KEY, 0), received_at, duration_ms)
         if status != 200:
             return web.Response(body=body, status=status, content_type="text/plain")
         return _json(body, 200, request_id)

@@ -156,8 +156,7 @@ def allow_events(grant: Grant, source: str, source_id: str) -> None:
     if not allowed:
         raise ApiError(
             NO_PERMISSION,
-            f"No permission to operate {source} event source: {source_id}. "
-            f"This {grant.kind} does not cover it.",
+            f"No permission to operate {source} event source: {source_id}. This {grant.kind} does not cover it.",
         )
 
 

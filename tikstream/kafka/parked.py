@@ -121,8 +121,14 @@ class ParkedConsumer:
             if msg.error() is not None:
                 log.warning("parked topic: consumer error", extra={"error": str(msg.error())})
                 continue
-            headers = {k: v for k, v in (msg.headers() or []) if v is not None}
-            out.append(ParkedRecord(msg.partition(), msg.offset(), msg.key(), msg.value(), headers))
+            headers: dict[str, bytes] = {}
+            for header in msg.headers() or []:
+                if isinstance(header[1], bytes):
+                    headers[header[0]] = header[1]
+            key, value = msg.key(), msg.value()
+            out.append(ParkedRecord(msg.partition() or 0, msg.offset() or 0,
+                                    key.encode() if isinstance(key, str) else key,
+                                    value.encode() if isinstance(value, str) else value, headers))
         return out
 
     def commit(self, offsets: Mapping[int, int]) -> bool:

@@ -31,7 +31,7 @@ from typing import Protocol
 from tikstream.kafka.parked import ParkedConsumer, ParkedProducer, ParkedRecord
 from tikstream.offsets import commit_offsets
 
-__all__ = ["KafkaParking", "ParkedReader", "ParkedSource", "Parking", "ParkedRecord", "parked_key"]
+__all__ = ["KafkaParking", "ParkedReader", "ParkedRecord", "ParkedSource", "Parking", "parked_key"]
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ class ParkedReader:
             return
         try:
             self._loop(consumer)
-        except Exception:  # noqa: BLE001 - logged; the records stay parked and uncommitted
+        except Exception:
             log.exception("parked reader stopped")
         finally:
             self._commit(consumer)
