@@ -55,6 +55,8 @@ class Emulator:
 
 
 EMULATOR = web.AppKey("emulator", Emulator)
+#: Where a handler notes how many events a request carried, for the request log.
+EVENTS_KEY = "n_events"
 
 
 def emulator(request: web.Request) -> Emulator:

@@ -10,7 +10,7 @@ the bytes received (cheap to hold, and nothing for the garbage collector to walk
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, cast
 
 import orjson
 
@@ -62,7 +62,7 @@ class EventStore:
         if len(set(checked.events)) != 1 or None in ids or "" in ids:
             return None
         seen = self._first_seen.setdefault((checked.source_id, checked.events[0]), {})
-        fresh = dict.fromkeys(ids, now)
+        fresh = dict.fromkeys(cast(tuple[str, ...], ids), now)  # no None: checked above
         if len(fresh) != len(ids) or not seen.keys().isdisjoint(fresh):
             return None
         seen.update(fresh)

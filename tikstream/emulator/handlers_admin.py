@@ -13,6 +13,8 @@ These answer plain JSON (not TikTok's envelope); a bad request is HTTP 400 ``{"e
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -79,6 +81,7 @@ async def state(request: web.Request) -> web.StreamResponse:
             "files": emu.files.snapshot(),
             "requests": emu.log.counters,
             "settings": emu.settings(),
+            "process": {"pid": os.getpid(), "cpu_seconds": time.process_time()},
         }
     )
 

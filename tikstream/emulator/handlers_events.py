@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tikstream.emulator.context import Emulator
+from tikstream.emulator.context import EVENTS_KEY, Emulator
 from tikstream.emulator.events import answer, check_body
 from tikstream.emulator.tokens import allow_events
 
@@ -16,7 +16,7 @@ async def track(request: web.Request, emu: Emulator) -> dict[str, Any]:
     grant = emu.grant(request)
     body = await request.read()
     checked = check_body(body)
-    request["n_events"] = checked.size
+    request[EVENTS_KEY] = checked.size
     if not checked.source:
         answer(checked)
     allow_events(grant, checked.source, checked.source_id)

@@ -15,7 +15,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from tikstream.emulator import handlers_admin, handlers_dmp, handlers_events, handlers_oauth
-from tikstream.emulator.context import EMULATOR, Emulator
+from tikstream.emulator.context import EMULATOR, EVENTS_KEY, Emulator
 from tikstream.emulator.envelope import (
     MSG_OK,
     MSG_SYSTEM_ERROR,
@@ -31,7 +31,6 @@ from tikstream.emulator.options import EmulatorOptions
 
 API_PREFIX: Final = "/open_api/v1.3"
 MAX_BODY_BYTES: Final = 64 * 1024 * 1024
-EVENTS_KEY: Final = "n_events"
 
 ApiHandler = Callable[[web.Request, Emulator], Awaitable[Any]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
