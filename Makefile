@@ -20,6 +20,22 @@ setup: .venv/.installed ## create .venv and install tikstream editable with dev 
 
 include tools/kafka/kafka.mk
 
+DEMO_ARGS ?=
+
+demo: setup ## local Kafka + TikTok emulator + tikstream + example jobs + sample triggers, then a summary
+	@mkdir -p .demo
+	@if $(PY) tools/kafka/local.py status >/dev/null 2>&1; then $(MAKE) --no-print-directory kafka-up; \
+	else $(MAKE) --no-print-directory kafka-up && echo $(KAFKA_PORT) > .demo/kafka-started-by-demo; fi
+	TIKSTREAM_BOOTSTRAP_SERVERS=127.0.0.1:$(KAFKA_PORT) .venv/bin/tikstream demo $(DEMO_ARGS)
+
+demo-down: ## stop the demo's emulator and tikstream, and Kafka too if `make demo` started it
+	@if [ -x .venv/bin/tikstream ]; then .venv/bin/tikstream demo stop; fi
+	@if [ -f .demo/kafka-started-by-demo ]; then \
+	  KAFKA_PORT=$$(cat .demo/kafka-started-by-demo) $(PY) tools/kafka/local.py down \
+	  && rm -f .demo/kafka-started-by-demo; fi
+
+.PHONY: demo demo-down
+
 run: setup ## run tikstream against local Kafka (settings from TIKSTREAM_* variables)
 	.venv/bin/tikstream run
 

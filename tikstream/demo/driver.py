@@ -10,6 +10,7 @@ shell talk to it. A previous demo's services are stopped first.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections import Counter
@@ -60,36 +61,60 @@ def stop_demo(directory: Path, out: TextIO) -> int:
     return 0
 
 
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    emulator: Emulator
+    tikstream: Tikstream
+    plan: Plan
+    rows: list[Row]
+    settled: bool
+    why: str
+
+
 def run_demo(settings: Settings, options: DemoOptions, env: Mapping[str, str], out: TextIO) -> int:
-    """Run the demo; returns the exit code. Raises ``ConfigError`` for what the operator must fix."""
+    """Run the demo; returns 0 when it settled and every check is ok, else 1. Raises ``ConfigError`` for
+    what the operator must fix; the services it started are stopped again then (their logs stay)."""
     started = time.monotonic()
-    emulator_service, tikstream_service = _services(options.directory)
-    if emulator_service.running() or tikstream_service.running():
+    services = _services(options.directory)
+    if any(s.running() for s in services):
         print("stopping the previous demo's services ...", file=out)
         stop_demo(options.directory, out)
     namespace = options.namespace or "demo-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     run = _run_settings(settings, options, namespace)
     _prepare_directory(options)
-    emulator = _start_emulator(emulator_service, options, run, env, out)
+    try:
+        outcome = _drive(services, options, run, env, out)
+    except BaseException:
+        for service in services:
+            service.stop()
+        print(f"\nthe demo stopped its services; their logs are in {options.directory}/", file=out)
+        raise
+    _print_summary(out, outcome, namespace, time.monotonic() - started)
+    _print_next(out, options, outcome.emulator, outcome.tikstream, *services)
+    _write_json(options.directory / "summary.json", {
+        "namespace": namespace, "settled": outcome.settled, "produced": len(outcome.plan.records),
+        "poison": outcome.plan.poison, "emulator": outcome.emulator.url, "tikstream": outcome.tikstream.url,
+        "rows": [r.as_dict() for r in outcome.rows],
+    })  # fmt: skip
+    return 0 if outcome.settled and all(r.check == "ok" for r in outcome.rows) else 1
+
+
+def _drive(services: tuple[Service, Service], options: DemoOptions, run: Settings, env: Mapping[str, str],
+           out: TextIO) -> _Outcome:
+    """Start the services, apply the jobs, produce, wait, and read the numbers back."""
+    emulator = _start_emulator(services[0], options, run, env, out)
     jobs = demo_jobs.apply(run, options.examples, options.flush_interval, out)
-    tikstream = _start_tikstream(tikstream_service, run, env, out)
+    tikstream = _start_tikstream(services[1], options, run, env, out)
     _write_env(options.directory / "env", run)
     plan = make_plan(options.triggers, options.seed)
     reporter = Reporter(out, tikstream, emulator)
     produced_at = produce_paced(run, plan, options.duration, reporter)
     settled, why = settle(reporter, len(plan.records), jobs, produced_at,
                           options.flush_interval + options.audience_ready_seconds, options.settle_timeout)
-    snap = reporter.last
-    letters = read_dead_letters(run.kafka_config(), run.dlq_topic)
+    letters = read_dead_letters(demo_jobs.kafka_config(run), run.dlq_topic)
     dlq = Counter(letter.job for letter in letters)
-    rows = build_rows(jobs, plan, snap, dlq, emulator.unique_events)
-    _print_summary(out, rows, plan, namespace, settled, why, time.monotonic() - started)
-    _print_next(out, options, run, emulator, tikstream, emulator_service, tikstream_service)
-    _write_json(options.directory / "summary.json", {
-        "namespace": namespace, "settled": settled, "produced": len(plan.records), "poison": plan.poison,
-        "emulator": emulator.url, "tikstream": tikstream.url, "rows": [r.as_dict() for r in rows],
-    })  # fmt: skip
-    return 0 if settled and all(r.check == "ok" for r in rows) else 1
+    rows = build_rows(jobs, plan, reporter.last, dlq, emulator.unique_events)
+    return _Outcome(emulator, tikstream, plan, rows, settled, why)
 
 
 def _run_settings(settings: Settings, options: DemoOptions, namespace: str) -> Settings:
@@ -111,8 +136,10 @@ def _prepare_directory(options: DemoOptions) -> None:
         (options.directory / name).unlink(missing_ok=True)
     shutil.rmtree(options.directory / "state", ignore_errors=True)
     auth = options.directory / "auth.json"
-    auth.write_bytes(source.read_bytes())
-    auth.chmod(0o600)
+    auth.unlink(missing_ok=True)
+    fd = os.open(auth, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # private from the first byte
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(source.read_bytes())
 
 
 def _port(url: str) -> int:
@@ -122,22 +149,26 @@ def _port(url: str) -> int:
 def _start_emulator(service: Service, options: DemoOptions, run: Settings, env: Mapping[str, str],
                     out: TextIO) -> Emulator:
     emulator = Emulator(_port(run.tiktok_base_url))
-    service.start(["tikstream.emulator", "--port", str(emulator.port), "--tokens", str(run.auth_file),
+    proc = service.start(["tikstream.emulator", "--port", str(emulator.port), "--tokens", str(run.auth_file),
                    "--audience-ready-seconds", str(options.audience_ready_seconds), "--min-audience-size", "0",
                    "--seed", str(options.seed)], env)
-    if not wait_until(lambda: http_ok(f"{emulator.url}/_emulator/health"), 30.0):
+    if not wait_until(lambda: http_ok(f"{emulator.url}/_emulator/health") or proc.poll() is not None, 30.0) \
+            or proc.poll() is not None:
         raise ConfigError(f"the emulator did not start; see {service.log_file}:\n{_tail(service.log_file)}")
-    print(f"emulator      {emulator.base_url} (state: {emulator.state_url})", file=out)
+    taken = f"; port {options.emulator_port} was taken" if options.emulator_port not in (0, emulator.port) else ""
+    print(f"emulator      {emulator.base_url} (state: {emulator.state_url}{taken})", file=out)
     return emulator
 
 
-def _start_tikstream(service: Service, run: Settings, env: Mapping[str, str], out: TextIO) -> Tikstream:
+def _start_tikstream(service: Service, options: DemoOptions, run: Settings, env: Mapping[str, str],
+                     out: TextIO) -> Tikstream:
     tikstream = Tikstream(run.http_port)
-    service.start(["tikstream.cli", "run"], {**env, **_env(run)})
-    print(f"tikstream run {tikstream.url}/metrics, /jobs (log {service.log_file}); waiting until ready ...",
+    proc = service.start(["tikstream.cli", "run"], {**env, **_env(run)})
+    taken = f"; port {options.http_port} was taken" if options.http_port not in (0, tikstream.port) else ""
+    print(f"tikstream run {tikstream.url}/metrics, /jobs (log {service.log_file}{taken}); waiting until ready ...",
           file=out, flush=True)
-    if not wait_until(lambda: http_ok(f"{tikstream.url}/readyz") or not service.running(), 90.0) \
-            or not service.running():
+    if not wait_until(lambda: http_ok(f"{tikstream.url}/readyz") or proc.poll() is not None, 90.0) \
+            or proc.poll() is not None:
         raise ConfigError(f"tikstream did not become ready; see {service.log_file}:\n{_tail(service.log_file)}")
     return tikstream
 
@@ -169,29 +200,35 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-def _print_summary(out: TextIO, rows: list[Row], plan: Plan, namespace: str, settled: bool, why: str,
-                   elapsed: float) -> None:
-    valid = len(plan.records) - plan.poison
-    print(f"\nSummary: {len(plan.records)} records produced ({valid} triggers, {plan.poison} poison) "
-          f"in namespace {namespace}; {elapsed:.0f}s so far", file=out)
-    if not settled:
-        print(f"(not settled: {why}; the numbers below may still move)", file=out)
-    print(render(rows), file=out)
+def _print_summary(out: TextIO, outcome: _Outcome, namespace: str, elapsed: float) -> None:
+    plan = outcome.plan
+    print(f"\nSummary: {len(plan.records)} records produced ({len(plan.records) - plan.poison} triggers, "
+          f"{plan.poison} poison) in namespace {namespace}; {elapsed:.0f}s so far", file=out)
+    if not outcome.settled:
+        print(f"(not settled: {outcome.why}; the numbers below may still move)", file=out)
+    print(render(outcome.rows), file=out)
     print("ROUTED: tikstream's records_routed_total; ACCEPTED, MEMBERS: the emulator's /_emulator/state; "
           "DLQ: letters on the DLQ topic by job header.", file=out)
 
 
-def _print_next(out: TextIO, options: DemoOptions, run: Settings, emulator: Emulator, tikstream: Tikstream,
+def _print_next(out: TextIO, options: DemoOptions, emulator: Emulator, tikstream: Tikstream,
                 emulator_service: Service, tikstream_service: Service) -> None:
-    env = options.directory / "env"
+    commands = [
+        (f"source {options.directory / 'env'}", "this run's TIKSTREAM_* settings, for the commands below"),
+        ("tikstream jobs status", "state, audience id, pending files, sent, failed"),
+        ("tikstream jobs list", "the jobs on this run's config topic"),
+        ("tikstream auth check tiktok-main", "the advertisers the demo token can manage"),
+        ("tikstream dlq replay --dry-run", "what a replay would re-inject (the poison records)"),
+        (f"curl -s {tikstream.url}/metrics | grep ^tikstream_", "the metrics (docs/metrics.md)"),
+    ]  # fmt: skip
+    width = max(len(c) for c, _ in commands)
+    stop = "`make demo-down`, or `tikstream demo stop`"
+    if options.directory != DemoOptions().directory:
+        stop = f"`tikstream demo stop --dir {options.directory}`"
     print(f"""
-Still running (stop everything with `make demo-down`):
+Still running (stop everything with {stop}):
   tikstream  {tikstream.url}/metrics  {tikstream.url}/jobs  (log {tikstream_service.log_file})
   emulator   {emulator.state_url}  (log {emulator_service.log_file})
-Look next:
-  source {env}                      # this run's TIKSTREAM_* settings
-  tikstream jobs status             # state, audience id, pending files, sent, failed
-  tikstream jobs list
-  tikstream auth check tiktok-main  # the advertisers the demo token can manage
-  tikstream dlq replay --dry-run    # what a replay would re-inject
-  curl -s {tikstream.url}/metrics | grep '^tikstream_'""", file=out)
+Look next:""", file=out)
+    for command, why in commands:
+        print(f"  {command.ljust(width)}  # {why}", file=out)

@@ -19,10 +19,16 @@ from tikstream.kafka.admin import TopicSpec, ensure_topics
 from tikstream.kafka.config_topic import publish
 from tikstream.settings import Settings
 
-__all__ = ["TRIGGER_PARTITIONS", "apply", "load_examples"]
+__all__ = ["TRIGGER_PARTITIONS", "apply", "kafka_config", "load_examples"]
 
 TRIGGER_PARTITIONS = 3
 _ORDER = ("audience_export", "web_events", "app_events", "offline_events")
+
+
+def kafka_config(run: Settings) -> dict[str, str]:
+    """The run's Kafka settings for the demo's own clients, which log errors only: their transient warnings
+    (a broker still loading its coordinator, say) would garble the progress line, and they are retried."""
+    return {**run.kafka_config(), "log_level": "3"}
 
 
 def load_examples(examples: Path, flush_interval: int) -> list[tuple[Path, AnyJob, str]]:
@@ -48,7 +54,7 @@ def apply(run: Settings, examples: Path, flush_interval: int, out: TextIO) -> li
     errors = [f"{path}: {e}" for path, job, _ in found for e in check_job_auth(job, authorizations)]
     if errors:
         raise ConfigError("example jobs do not fit the demo auth file: " + "; ".join(errors))
-    kafka = run.kafka_config()
+    kafka = kafka_config(run)
     topics = [TopicSpec(t, TRIGGER_PARTITIONS) for t in run.trigger_topics]
     ensure_topics(kafka, [*topics, *own_topics(run)])
     now = datetime.now(UTC)

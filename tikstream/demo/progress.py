@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from tikstream.demo.generator import Plan
+from tikstream.demo.jobs import kafka_config as demo_kafka_config
 from tikstream.demo.observe import Emulator, Snapshot, Tikstream, snapshot
 from tikstream.jobs.models import AnyJob, AudienceExportJob
 from tikstream.kafka.config_topic import publish
@@ -54,10 +55,11 @@ class Reporter:
 
 def _line(s: Snapshot) -> str:
     members = sum(int(a.get("members_count", 0)) for a in s.emulator.get("audiences", []))
-    return (f"consumed {s.metric('records_consumed_total'):.0f} | routed {s.metric('records_routed_total'):.0f} | "
-            f"events sent {s.metric('events_sent_total'):.0f} | audience +{s.metric('audience_users_total', action='append'):.0f}"
-            f"/-{s.metric('audience_users_total', action='remove'):.0f} users | "
-            f"emulator {s.emulator_events} events, {members} members | DLQ {s.metric('dlq_records_total'):.0f}")
+    appended = s.metric("audience_users_total", action="append")
+    removed = s.metric("audience_users_total", action="remove")
+    return (f"consumed {s.metric('records_consumed_total'):.0f} | routed {s.metric('records_routed_total'):.0f}"
+            f" | events sent {s.metric('events_sent_total'):.0f} | audience +{appended:.0f}/-{removed:.0f} users"
+            f" | emulator {s.emulator_events} events, {members} members | DLQ {s.metric('dlq_records_total'):.0f}")
 
 
 def produce_paced(run: Settings, plan: Plan, duration: float, reporter: Reporter,
@@ -69,7 +71,7 @@ def produce_paced(run: Settings, plan: Plan, duration: float, reporter: Reporter
     records = plan.records
     ticks = max(1, int(duration / TICK_S))
     size = max(1, math.ceil(len(records) / ticks))
-    topic, kafka = run.trigger_topics[0], run.kafka_config()
+    topic, kafka = run.trigger_topics[0], demo_kafka_config(run)
     start = clock()
     for i, first in enumerate(range(0, len(records), size)):
         chunk = records[first:first + size]

@@ -43,8 +43,9 @@ class Service:
     def log_file(self) -> Path:
         return self.directory / f"{self.name}.log"
 
-    def start(self, args: Sequence[str], env: Mapping[str, str]) -> int:
-        """Start ``python -m <args>`` detached; returns its pid."""
+    def start(self, args: Sequence[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+        """Start ``python -m <args>`` detached. The returned ``Popen`` tells whether it is still alive while
+        it starts (before ``exec`` its command line is still the parent's, so ``running()`` cannot)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
             proc = subprocess.Popen(
@@ -52,8 +53,7 @@ class Service:
                 env=dict(env), start_new_session=True,
             )  # fmt: skip
         self.pid_file.write_text(f"{proc.pid}\n")
-        proc.returncode = 0  # detached on purpose: keeps Popen.__del__ from warning about a live child
-        return proc.pid
+        return proc
 
     def pid(self) -> int | None:
         """The pid from the pid file when that process is alive and is this service."""
@@ -111,6 +111,7 @@ def free_port() -> int:
 
 def _bindable(port: int) -> bool:
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT does not count
         try:
             s.bind(("0.0.0.0", port))
         except OSError:

@@ -24,6 +24,7 @@ it.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections import Counter
@@ -48,6 +49,7 @@ __all__ = [
 
 MAX_PROGRESS_CHARS: Final = 3500  # brokers keep up to offset.metadata.max.bytes (4096 by default)
 _PROGRESS_PREFIX: Final = "replayed:"
+_RANGE: Final = re.compile(r"(\d+)(?:-(\d+))?")
 
 
 def replay_group(group_id: str) -> str:
@@ -88,6 +90,7 @@ class ReplayReport:
 
     dry_run: bool
     scanned: int = 0
+    selected: int = 0  # letters the filters selected, replayed now or earlier
     replayed: Counter[tuple[str, str]] = field(default_factory=Counter)  # (source topic, job or "-") -> n
     unreplayable: int = 0
     left_for_later: int = 0  # not selected by the filters: kept for a later replay
@@ -130,12 +133,12 @@ def decode_progress(metadata: str | None) -> set[int]:
     if not metadata or not metadata.startswith(_PROGRESS_PREFIX):
         return set()
     out: set[int] = set()
-    try:
-        for part in filter(None, metadata.removeprefix(_PROGRESS_PREFIX).split(",")):
-            low, _, high = part.partition("-")
-            out.update(range(int(low), int(high or low) + 1))
-    except ValueError:
-        return set()
+    for part in metadata.removeprefix(_PROGRESS_PREFIX).split(","):
+        match = _RANGE.fullmatch(part)
+        if match is None:
+            return set()
+        low = int(match[1])
+        out.update(range(low, int(match[2] or low) + 1))
     return out
 
 
@@ -236,7 +239,7 @@ def replay_dead_letters(
         if sender is not None:
             sender.flush(timeout)
             if commits:
-                consumer.commit(offsets=commits, asynchronous=False)
+                _commit(consumer, commits, report)
     finally:
         consumer.close()
     return report
@@ -253,6 +256,9 @@ class _Plan:
     ranges: list[list[int]] = field(default_factory=list)
     chars: int = len(_PROGRESS_PREFIX)
     full: bool = False
+
+    def __post_init__(self) -> None:
+        self.chars += len(encode_progress(self.prior))  # room for the earlier runs' ranges (an upper bound)
 
     def unhandled(self, offset: int) -> None:
         if self.first_unhandled is None:
@@ -274,9 +280,18 @@ class _Plan:
 
     def commit(self, topic: str, partition: int) -> TopicPartition:
         ranges = ",".join(_range([low, high]) for low, high in self.ranges)
-        metadata = _PROGRESS_PREFIX + ranges if ranges else None
         offset = self.end if self.first_unhandled is None else self.first_unhandled
-        return TopicPartition(topic, partition, offset, metadata)
+        if not ranges:
+            return TopicPartition(topic, partition, offset)
+        return TopicPartition(topic, partition, offset, _PROGRESS_PREFIX + ranges)
+
+
+def _commit(consumer: Consumer, commits: list[TopicPartition], report: ReplayReport) -> None:
+    try:
+        consumer.commit(offsets=commits, asynchronous=False)
+    except KafkaException as exc:
+        raise ConfigError(f"replayed {report.replayed_total} letter(s) but could not record the progress ({exc}); "
+                          "a next replay may replay them again") from exc
 
 
 class _Sender:
@@ -329,10 +344,12 @@ def _replay_all(consumer: Consumer, sender: _Sender | None, topic: str, plans: d
 def _handle(letter: DeadLetter, plan: _Plan, sender: _Sender | None, topic: str, selection: _Selection,
             report: ReplayReport) -> None:
     offset = letter.offset
+    wanted = selection.wants(letter)
+    report.selected += wanted
     if offset in plan.prior:
         report.already_replayed += 1
         plan.handled(offset)
-    elif not selection.wants(letter):
+    elif not wanted:
         report.left_for_later += 1
         plan.unhandled(offset)
     elif plan.full or not plan.room(offset):

@@ -1,0 +1,30 @@
+# tikstream: the service (`tikstream run`), and the same image runs `tikstream emulator` and the CLI.
+#   docker build -t tikstream .
+#   docker run --rm -e TIKSTREAM_BOOTSTRAP_SERVERS=kafka:9092 -v $PWD/auth.json:/run/secrets/auth.json:ro \
+#              -e TIKSTREAM_AUTH_FILE=/run/secrets/auth.json -p 9464:9464 tikstream
+# Secrets are never baked in: mount the authorization file (DESIGN §5). docker-compose.yml shows the whole stack.
+
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY tikstream ./tikstream
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+FROM python:3.11-slim
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    TIKSTREAM_HTTP_PORT=9464 \
+    TIKSTREAM_STATE_DIR=/var/lib/tikstream/state \
+    TIKSTREAM_AUTH_FILE=/run/secrets/tikstream-auth
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels \
+ && useradd --system --uid 10001 --home-dir /var/lib/tikstream --create-home tikstream \
+ && mkdir -p /var/lib/tikstream/state && chown -R tikstream /var/lib/tikstream
+COPY examples/*.yaml /opt/tikstream/examples/
+USER 10001
+WORKDIR /var/lib/tikstream
+EXPOSE 9464
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9464/healthz', timeout=3)"]
+ENTRYPOINT ["tikstream"]
+CMD ["run"]
