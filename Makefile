@@ -49,8 +49,9 @@ lint: setup ## ruff and mypy --strict
 	.venv/bin/ruff check tikstream tests bench tools
 	.venv/bin/mypy tikstream
 
-schemas: setup ## regenerate schemas/*.json from the models
+schemas: setup ## regenerate schemas/*.json from the models, and docs/jobs.md from the schemas
 	$(PY) -m tikstream.schemas
+	$(PY) -m tikstream.schemas_doc
 
 bench: setup kafka-up ## run the benchmarks; results in bench/results/latest.json
 	$(PY) bench/run.py --out bench/results/latest.json

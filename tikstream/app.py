@@ -21,6 +21,7 @@ from tikstream.settings import Settings
 from tikstream.sinks.base import Sink, SinkContext
 from tikstream.sinks.dead_letter import DeadLetterSink
 from tikstream.sinks.manager import SinkManager
+from tikstream.sinks.membership import build_recorder
 from tikstream.status import StatusServer
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,11 @@ def default_sink_builders() -> dict[str, SinkBuilder]:
 
 
 def own_topics(settings: Settings) -> list[TopicSpec]:
+    from tikstream.kafka.membership import members_topic_spec
+
     dlq = {"max.message.bytes": str(DLQ_MAX_MESSAGE_BYTES)}
-    return [TopicSpec(settings.config_topic, 1, COMPACTED), TopicSpec(settings.dlq_topic, 3, dlq)]
+    return [TopicSpec(settings.config_topic, 1, COMPACTED), TopicSpec(settings.dlq_topic, 3, dlq),
+            members_topic_spec(settings.group_id)]
 
 
 class App:
@@ -57,13 +61,17 @@ class App:
         kafka = settings.kafka_config()
         self.dlq = DeadLetterWriter(kafka, settings.dlq_topic, self.metrics)
         self.registry = JobRegistry(self.metrics, lambda: ConfigTopicReader(kafka, settings.config_topic))
-        self.context = SinkContext(self.metrics, self.dlq, kafka, settings.group_id, settings.state_dir,
-                                   settings.tiktok_base_url, auth, tiktok)
         builders = dict(default_sink_builders() if builders is None else builders)
+        # the audience membership table (DESIGN §4.1), kept whenever this build exports audiences
+        self.membership = (build_recorder(kafka, settings.group_id, settings.trigger_topics)
+                           if "audience_export" in builders else None)
+        self.context = SinkContext(self.metrics, self.dlq, kafka, settings.group_id, settings.state_dir,
+                                   settings.tiktok_base_url, auth, tiktok,
+                                   {"membership": self.membership} if self.membership is not None else {})
         self.sinks = SinkManager(lambda v: self._build(builders, v), self._unavailable, self.metrics)
         self.consumer = TriggerConsumer(kafka, settings.group_id, settings.auto_offset_reset,
                                         on_commit_failed=lambda ps: self.processor.commit_failed(ps))
-        self.processor = Processor(self.consumer, self.dlq, self.sinks, self.metrics)
+        self.processor = Processor(self.consumer, self.dlq, self.sinks, self.metrics, recorder=self.membership)
         self.joined = False
         self.status = StatusServer(settings.http_port, self.metrics, self.health, self.ready, self.jobs)
 
@@ -108,7 +116,12 @@ class App:
                 entry["state"] = "unavailable" if run[2] else "running"
                 entry["last_error"] = run[2]
                 if callable(sink_status):
-                    entry.update(sink_status())
+                    details = dict(sink_status())
+                    if "state" in details:  # the sink's own state (an audience's), not the job's
+                        details["audience_state"] = details.pop("state")
+                    entry.update(details)
+                    if details.get("paused"):
+                        entry["state"] = "paused"
             rejection = self.registry.rejections.get(job_id)
             if rejection is not None:
                 entry["rejected_version"] = {"version": rejection.version, "errors": list(rejection.errors)}
@@ -131,6 +144,8 @@ class App:
 
     def run(self) -> int:
         ensure_topics(self.settings.kafka_config(), own_topics(self.settings))
+        if self.membership is not None:
+            self.membership.start()
         self.status.start()
         self.registry.start(self.stop)
         while not self.registry.caught_up and not self.stop.is_set():
@@ -163,6 +178,8 @@ class App:
         drained = self.processor.shutdown(self.shutdown_timeout)
         log.info("stopping", extra={"drained": drained})
         self.consumer.close()
+        if self.membership is not None:
+            self.membership.close()
         self.sinks.close()
         self.dlq.close()
         self.status.stop()
