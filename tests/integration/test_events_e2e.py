@@ -107,8 +107,9 @@ class Env:
                         state_dir=self.tmp / "state")
 
     def env_vars(self) -> dict[str, str]:
-        return {"TIKSTREAM_BOOTSTRAP_SERVERS": self.kafka["bootstrap.servers"], "TIKSTREAM_TRIGGER_TOPICS": self.triggers,
-                "TIKSTREAM_CONFIG_TOPIC": self.config, "TIKSTREAM_DLQ_TOPIC": self.dlq,
+        return {"TIKSTREAM_BOOTSTRAP_SERVERS": self.kafka["bootstrap.servers"],
+                "TIKSTREAM_TRIGGER_TOPICS": self.triggers, "TIKSTREAM_CONFIG_TOPIC": self.config,
+                "TIKSTREAM_DLQ_TOPIC": self.dlq,
                 "TIKSTREAM_GROUP_ID": self.group, "TIKSTREAM_TIKTOK_BASE_URL": self.base_url,
                 "TIKSTREAM_AUTH_FILE": str(self.auth_path), "TIKSTREAM_HTTP_PORT": "0",
                 "TIKSTREAM_STATE_DIR": str(self.tmp / "state")}
@@ -160,10 +161,9 @@ def running_app(env: Env) -> Iterator[App]:
             assert not thread.is_alive()
 
 
-def wait_delivered(env: Env, expected: dict[str, set[str]], timeout: float, sources: tuple[str, ...] = tuple(JOBS)) -> None:
+def wait_delivered(env: Env, expected: dict[str, set[str]], timeout: float) -> None:
     def done() -> bool:
-        summary = env.admin("state")["events"]
-        return summary["unique"] >= sum(len(expected[s]) for s in sources)
+        return bool(env.admin("state")["events"]["unique"] >= sum(map(len, expected.values())))
 
     wait_for(done, timeout, "every expected event at the emulator", poll=0.5)
 
@@ -200,7 +200,8 @@ def test_every_source_delivers_exactly_the_expected_events(env: Env) -> None:
         assert all(job_status(app, j["id"])["paused"] is False for j in JOBS.values())
         # a replayed trigger (the same record produced again) keeps its event id
         env.produce(values[:8])
-        replayed = {event_id(JOBS["web"]["id"], decode(v, None)) for v in values[:8] if decode(v, None).audience == "aud_a"}
+        replayed = set(expected_ids(values[:8])["web"]) | expected_ids(values[:8])["app"]
+        assert replayed
         wait_for(lambda: env.admin("state")["events"]["duplicates"] >= len(replayed), 60, "the replayed events")
     assert_exactly(env, expected)
     state = env.admin("state")
@@ -238,7 +239,8 @@ def test_a_revoked_token_pauses_only_its_job_and_a_fixed_auth_file_delivers_its_
         # the other jobs keep flowing, and the paused job does not hold their commits
         wait_for(lambda: all(env.unique_ids(s) >= expected[s] for s in ("app", "offline")), 120, "app and offline")
         assert not job_status(app, JOBS["app"]["id"])["paused"]
-        wait_for(lambda: job_status(app, web_job)["parked"] > 0 and not app.sinks.pending()[0], 60, "parking")
+        web_sink = app.sinks.running()[web_job][1]
+        wait_for(lambda: job_status(app, web_job)["parked"] > 0 and not web_sink.pending(), 60, "parking")
         # fix: a new token TikTok accepts, written to the auth file
         new_tokens = {**TOKENS, "web": "tok-web-2"}
         env.admin("tokens", {"add": {"tok-web-2": {"kind": "events_token", "pixel_code": PIXEL}}})
@@ -246,6 +248,43 @@ def test_a_revoked_token_pauses_only_its_job_and_a_fixed_auth_file_delivers_its_
         wait_for(lambda: env.unique_ids("web") >= expected["web"], 120, "the parked web events")
         assert paused_gauge(app, web_job) == 0
     assert_exactly(env, expected)
+
+
+def test_events_tiktok_rejects_go_to_the_dlq_and_the_others_are_delivered(env: Env) -> None:
+    values = [trigger_value(i) for i in range(3000)]
+    bad = {40, 1204, 2804}  # aud_a and enter: only the web job maps them; a value TikTok's validation refuses
+    for i in bad:
+        doc = orjson.loads(values[i])
+        doc["user"]["total"] = "forty-two"
+        values[i] = orjson.dumps(doc)
+    expected = expected_ids(values)
+    bad_ids = {event_id(JOBS["web"]["id"], decode(values[i], None)) for i in bad}
+    expected["web"] -= bad_ids
+    env.produce(values)
+    with running_app(env) as app:
+        wait_delivered(env, expected, timeout=120)
+        wait_for(lambda: job_status(app, JOBS["web"]["id"])["failed"] == len(bad), 60, "the rejected events")
+    assert_exactly(env, expected)
+    letters = read_topic(env.kafka, env.dlq, len(bad))
+    assert sorted(v for _k, v, _h in letters) == sorted(values[i] for i in bad)  # the records, unchanged
+    for key, value, headers in letters:
+        assert headers["error_class"] == b"tiktok_rejected" and headers["job"] == b"web-purchase"
+        assert headers["error"].startswith(b"40002 ") and key == orjson.loads(value)["user_id"].encode()
+
+
+def read_topic(kafka: dict[str, str], topic: str, n: int) -> list[tuple[bytes, bytes, dict[str, bytes]]]:
+    from confluent_kafka import Consumer
+
+    consumer = Consumer({**kafka, "group.id": f"read-{uuid.uuid4().hex}", "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    out: list[tuple[bytes, bytes, dict[str, bytes]]] = []
+    deadline = time.monotonic() + 60
+    while len(out) < n and time.monotonic() < deadline:
+        for msg in consumer.consume(100, 0.5):
+            if msg.error() is None:
+                out.append((msg.key(), msg.value(), dict(msg.headers() or [])))  # type: ignore[arg-type]
+    consumer.close()
+    return out
 
 
 def test_sigkill_of_one_of_two_instances_loses_nothing(env: Env) -> None:
@@ -296,11 +335,15 @@ def test_parked_records_are_read_back_once_and_tombstoned(kafka_config: dict[str
 
     reader = parking.open_reader()
     got: list[ParkedRecord] = []
-    wait_for(lambda: bool(got.extend(reader.take(100))) or len(got) >= 30, 60, "parked records")
+    def took_30() -> bool:
+        got.extend(reader.take(100))
+        return len(got) >= 30
+
+    wait_for(took_30, 60, "parked records")
     for rec in got[:30]:
         reader.done(rec.partition, rec.offset, rec.key)
         parking.forget(rec.key or b"")
-    reader.close()  # 30 done: committed; the others were handed out but not done
+    reader.close(wait=30)  # 30 done: committed; the others were handed out but not done
     assert {r.key for r in got} <= {f"job-a/t/0/{i}".encode() for i in range(50)}
 
     again = parking.open_reader()

@@ -47,6 +47,8 @@ class ManualExecutor(Executor):
         done = 0
         while self.queue and (n is None or done < n):
             future, fn, args = self.queue.popleft()
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled while queued, as a pool would skip it
             try:
                 future.set_result(fn(*args))
             except BaseException as exc:
@@ -128,11 +130,11 @@ class FakeAuthStore:
 
 
 def events_token(token: str) -> EventsToken:
-    return EventsToken(kind="events_token", access_token=token)  # type: ignore[arg-type]
+    return EventsToken(kind="events_token", access_token=token)
 
 
 def offline_token(token: str, event_set_id: str) -> OfflineToken:
-    return OfflineToken(kind="offline_token", access_token=token, event_set_id=event_set_id)  # type: ignore[arg-type]
+    return OfflineToken(kind="offline_token", access_token=token, event_set_id=event_set_id)
 
 
 @dataclass
@@ -210,7 +212,7 @@ class MemoryReader:
         return self.closed or (not self._buffer and not self._owed)
 
     def take(self, max_records: int) -> list[ParkedRecord]:
-        out = []
+        out: list[ParkedRecord] = []
         while self._buffer and len(out) < max_records:
             rec = self._buffer.popleft()
             self._owed.add(rec.offset)
@@ -222,5 +224,5 @@ class MemoryReader:
             self._owed.discard(offset)
             self._parking.committed.add(offset)
 
-    def close(self) -> None:
+    def close(self, wait: float = 0.0) -> None:
         self.closed = True

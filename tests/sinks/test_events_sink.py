@@ -23,11 +23,12 @@ from events_fakes import (
 from prometheus_client import CollectorRegistry
 
 from tikstream.errors import BackPressure
-from tikstream.jobs.models import parse_job
+from tikstream.jobs.models import AudienceExportJob, parse_job
 from tikstream.mapping.compile import event_id
 from tikstream.metrics import Metrics
 from tikstream.records import Trigger, decode
-from tikstream.sinks.events import EventsSink, EventsSinkConfig
+from tikstream.sinks.events import EventsSink
+from tikstream.sinks.events_config import EventsSinkConfig
 from tikstream.tiktok.errors import PermanentError, ReauthorizeError, RetryableError, ThrottledError
 from tikstream.tiktok.models import Envelope
 
@@ -52,7 +53,9 @@ def trigger(i: int, event: str = "enter", audience: str = "aud") -> Trigger:
 class Harness:
     def __init__(self, job: dict[str, Any] | None = None, *, respond: Any = None,
                  config: EventsSinkConfig | None = None, auths: dict[str, Any] | None = None, **overrides: Any):
-        self.job = parse_job({**(job or WEB), **overrides})
+        parsed = parse_job({**(job or WEB), **overrides})
+        assert not isinstance(parsed, AudienceExportJob)
+        self.job = parsed
         self.clock = Clock()
         self.client = FakeClient(respond)
         self.executor = ManualExecutor()
@@ -167,7 +170,7 @@ def test_offsets_are_released_only_when_tiktok_accepted_the_batch() -> None:
 
 
 def test_retryable_failure_keeps_events_owed_and_resends_after_a_backoff() -> None:
-    answers = [ThrottledError("too many", endpoint="event/track/", code=40100), OK]
+    answers: list[Envelope | Exception] = [ThrottledError("too many", endpoint="event/track/", code=40100), OK]
 
     def respond(token: str, body: dict[str, Any]) -> Envelope:
         answer = answers.pop(0)
@@ -216,16 +219,44 @@ def test_back_pressure_when_the_sink_holds_its_limit() -> None:
     assert h.sink.pending() == {TP: 4}
 
 
-def test_in_flight_requests_are_bounded() -> None:
+def test_in_flight_requests_are_bounded_and_a_few_more_wait_in_the_pool() -> None:
     h = Harness(config=EventsSinkConfig(max_in_flight=2), batch_max_events=1)
-    h.submit(5)
+    h.submit(7)
     h.sink.poll()
-    assert len(h.executor.queue) == 2
+    assert len(h.executor.queue) == 4  # two running, two queued behind them
     h.executor.run()
     h.sink.poll()
-    assert len(h.executor.queue) == 2
+    assert len(h.executor.queue) == 3
     h.cycle()
-    assert len(h.client.requests) == 5
+    assert len(h.client.requests) == 7
+
+
+def test_the_pool_runs_at_most_max_in_flight_requests_at_once() -> None:
+    import threading
+
+    gate, lock = threading.Event(), threading.Lock()
+    running, peak = [0], [0]
+
+    def respond(token: str, body: dict[str, Any]) -> Envelope:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        gate.wait(5)
+        with lock:
+            running[0] -= 1
+        return OK
+
+    h = Harness(respond=respond, batch_max_events=1)
+    h.sink = EventsSink(h.job, client=h.client, auth=h.auth, dlq=h.dlq, metrics=h.metrics, parking=h.parking,
+                        config=EventsSinkConfig(max_in_flight=3))
+    h.submit(12)
+    h.sink.poll()
+    time.sleep(0.2)
+    assert peak[0] == 3
+    gate.set()
+    assert h.sink.flush(5.0)
+    assert peak[0] == 3 and len(h.client.requests) == 12
+    h.sink.close()
 
 
 def test_drop_forgets_owed_offsets_and_unsent_events_of_those_partitions() -> None:
@@ -234,6 +265,7 @@ def test_drop_forgets_owed_offsets_and_unsent_events_of_those_partitions() -> No
     h.submit(3, start=10, tp=TP1)
     h.sink.drop([TP1])
     assert h.sink.pending() == {TP: 0}
+    assert h.sink.status()["held"] == 3
     h.cycle(11)
     assert {e for r in h.client.requests for e in r.event_ids} == {event_id("web-job", trigger(i)) for i in range(3)}
 
@@ -285,7 +317,8 @@ def test_a_rejected_batch_is_split_until_the_bad_events_go_to_the_dlq(name_index
         (3, "tiktok_rejected", "web-job"), (12, "tiktok_rejected", "web-job")]
     letter = h.dlq.sent[0]
     assert letter.key in (b"u-3", b"u-12") and letter.error.startswith("40002 ")
-    assert orjson.loads(letter.value or b"")["user_id"] == letter.key.decode()  # type: ignore[union-attr]
+    assert letter.key is not None and orjson.loads(letter.value or b"")["user_id"] == letter.key.decode()
+    assert letter.value == trigger(int(letter.key.decode()[2:])).raw  # the record's bytes, unchanged
     assert h.sink.pending() == {}
     assert h.metric("events_failed_total", job="web-job") == 2
     assert h.metric("events_sent_total", job="web-job") == 14
@@ -337,6 +370,20 @@ def test_a_revoked_token_pauses_the_job_parks_its_events_and_a_new_token_resumes
     assert sorted(e for r in sent for e in r.event_ids) == sorted(event_id("web-job", trigger(i)) for i in range(7))
     assert h.parking.waiting() == [] and len(h.parking.tombstoned) == 7
     assert h.sink.status()["parked"] == 7
+
+
+def test_batches_waiting_in_the_pool_are_taken_back_and_parked_on_pause() -> None:
+    h = Harness(respond=revoked({"tok-1"}), batch_max_events=1, config=EventsSinkConfig(max_in_flight=1))
+    h.submit(3)
+    h.sink.poll()
+    assert len(h.executor.queue) == 2
+    h.executor.run(1)
+    h.sink.poll()  # the first answer pauses the job; the queued batch is cancelled, never sent
+    assert h.sink.paused
+    h.executor.run()
+    h.cycle()
+    assert len(h.client.requests) == 1
+    assert len(h.parking.records) == 3 and h.sink.pending() == {}
 
 
 def test_an_unchanged_token_is_probed_again_after_the_probe_interval() -> None:

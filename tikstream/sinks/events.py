@@ -28,7 +28,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -40,7 +39,17 @@ from tikstream.metrics import Metrics
 from tikstream.records import Trigger
 from tikstream.sinks.base import Partition
 from tikstream.sinks.events_auth import JobAuth, describe, is_authorization_error
-from tikstream.sinks.events_batch import Batch, Item, OwedOffsets, body_envelope, rejected_index, split
+from tikstream.sinks.events_batch import (
+    Batch,
+    Item,
+    OwedOffsets,
+    RetryQueue,
+    body_envelope,
+    rejected_index,
+    split,
+    without,
+)
+from tikstream.sinks.events_config import EventsSinkConfig
 from tikstream.sinks.events_park import ParkingDesk, original_value
 from tikstream.sinks.events_send import Sender
 from tikstream.sinks.parking import Parking
@@ -52,27 +61,17 @@ log = logging.getLogger(__name__)
 _dumps = orjson.dumps
 
 
-@dataclass(frozen=True, slots=True)
-class EventsSinkConfig:
-    max_in_flight: int = 4
-    max_held: int | None = None  # None: 4 * batch_max_events * max_in_flight
-    retry_base_seconds: float = 1.0
-    retry_cap_seconds: float = 60.0
-    auth_check_seconds: float = 3.0
-    auth_probe_seconds: float = 60.0
-    metrics_interval_seconds: float = 1.0
-    redrain_seconds: float = 300.0  # look for records parked by other instances this often
-
-
 class EventsSink:
     def __init__(self, job: EventsJob, *, client: Any, auth: Any, dlq: Any, metrics: Metrics, parking: Parking,
-                 config: EventsSinkConfig = EventsSinkConfig(),
+                 config: EventsSinkConfig | None = None,
                  executor: Executor | None = None, clock: Callable[[], float] = time.monotonic,
                  rand: Callable[[], float] = random.random, on_close: Callable[[], None] | None = None) -> None:
         self.job = job
-        self._dlq, self._metrics, self._config = dlq, metrics, config
-        self._clock, self._rand, self._on_close = clock, rand, on_close
-        self._map = compile_events_job(job)
+        self._dlq, self._metrics = dlq, metrics
+        self._config = config = config or EventsSinkConfig()
+        self._clock, self._on_close = clock, on_close
+        self._mapper = compile_events_job(job)
+        self._map = self._mapper.map
         self._batch_max, self._linger = job.batch_max_events, job.linger_ms / 1000.0
         self._max_held = config.max_held or 4 * job.batch_max_events * config.max_in_flight
         envelope = body_envelope(job.source, job.event_source_id, job.test_event_code)
@@ -85,7 +84,7 @@ class EventsSink:
         self._open: list[Item] = []
         self._opened_at = 0.0
         self._ready: deque[Batch] = deque()
-        self._retry: list[Batch] = []
+        self._retry = RetryQueue(config.retry_base_seconds, config.retry_cap_seconds, rand)
         self._held = 0  # items in the sink: open, ready, in flight, waiting to retry, being parked
         self._next_metrics = clock() + config.metrics_interval_seconds
         self.paused = False
@@ -128,7 +127,7 @@ class EventsSink:
             if self._open and now - self._opened_at >= self._linger:
                 self._seal()
             if self._retry:
-                self._due_retries(now)
+                self._ready.extendleft(reversed(self._retry.due(now)))
             if self._ready and self._sender.has_room():
                 self._dispatch()
         if now >= self._next_metrics:
@@ -140,25 +139,18 @@ class EventsSink:
     def drop(self, partitions: Iterable[Partition]) -> None:
         gone = set(partitions)
         self._owed.drop(gone)
-
-        def keep(items: list[Item]) -> list[Item]:
-            kept = [i for i in items if i.origin is not None or i.partition not in gone]
-            self._held -= len(items) - len(kept)
-            return kept
-
-        self._open = keep(self._open)
-        for queue in (self._ready, self._retry):
-            batches = [b for b in queue if _keep_batch(b, keep)]
-            queue.clear()
-            queue.extend(batches)
+        self._open = self._forget(self._open, gone)
+        for batch in (*self._ready, *self._retry):  # in flight: may still complete, harmlessly
+            batch.items = self._forget(batch.items, gone)
+        self._ready = deque(b for b in self._ready if b.items)
+        self._retry.prune()
 
     def flush(self, timeout: float) -> bool:
         deadline = self._clock() + timeout
         if self._open:
             self._seal()
         while self._owed and self._clock() < deadline:
-            for batch in self._retry:  # flushing: do not wait out a backoff
-                batch.not_before = 0.0
+            self._retry.expedite()  # flushing: do not wait out a backoff
             self.poll()
             remaining = max(0.0, min(0.1, deadline - self._clock()))
             if self.paused:
@@ -179,6 +171,11 @@ class EventsSink:
         """For ``/jobs``: counts and state; never a token."""
         return {"sent": self.sent, "failed": self.failed, "paused": self.paused, "parked": self.parked,
                 "held": self._held, "last_error": self.last_error}
+
+    def _forget(self, items: list[Item], partitions: set[Partition]) -> list[Item]:
+        kept = without(items, partitions)
+        self._held -= len(items) - len(kept)
+        return kept
 
     # -- batching and sending ---------------------------------------------------------------------------
     def _add(self, item: Item) -> None:
@@ -208,8 +205,10 @@ class EventsSink:
                 self._release(item)
             self.sent += len(batch)
             self._sent_total.inc(len(batch))
-        elif self.paused or is_authorization_error(error):
+        elif is_authorization_error(error):
             self._pause(describe(error))
+            self._park(batch.items)
+        elif self.paused:  # any other failure while paused: park it, it is resent after the resume
             self._park(batch.items)
         elif isinstance(error, PermanentError):
             self._rejected(batch, error)
@@ -239,20 +238,10 @@ class EventsSink:
         self._release(item)
 
     def _retry_later(self, batch: Batch, error: str) -> None:
-        batch.attempts += 1
-        cfg = self._config
-        delay = min(cfg.retry_cap_seconds, cfg.retry_base_seconds * 2 ** (batch.attempts - 1))
-        batch.not_before = self._clock() + delay * (0.5 + self._rand() / 2)
-        self._retry.append(batch)
+        delay = self._retry.add(batch, self._clock())
         self.last_error = f"send failed, resending in about {delay:.0f}s: {error}"
         log.warning("events batch will be resent", extra={"job": self.job.id, "events": len(batch),
                                                           "attempts": batch.attempts, "error": error})
-
-    def _due_retries(self, now: float) -> None:
-        due = [b for b in self._retry if b.not_before <= now]
-        if due:
-            self._retry = [b for b in self._retry if b.not_before > now]
-            self._ready.extendleft(reversed(due))
 
     # -- pause, park, resume ----------------------------------------------------------------------------
     def _pause(self, reason: str) -> None:
@@ -265,10 +254,11 @@ class EventsSink:
                         extra={"job": self.job.id, "error": reason})
         self._desk.stop_reading()
         items, self._open = self._open, []
-        for queue in (self._ready, self._retry):
-            for batch in queue:
-                items.extend(batch.items)
-            queue.clear()
+        for batch in self._sender.cancel_queued():
+            items.extend(batch.items)
+        for batch in (*self._ready, *self._retry.take_all()):
+            items.extend(batch.items)
+        self._ready.clear()
         self._park(items)
 
     def _park(self, items: list[Item]) -> None:
@@ -294,10 +284,5 @@ class EventsSink:
     def _flush_metrics(self, now: float) -> None:
         self._next_metrics = now + self._config.metrics_interval_seconds
         counter = self._metrics.identifier_values_total
-        for (field, outcome), n in self._map.counts.take().items():
+        for (field, outcome), n in self._mapper.counts.take().items():
             counter.labels(self.job.id, field, outcome).inc(n)
-
-
-def _keep_batch(batch: Batch, keep: Callable[[list[Item]], list[Item]]) -> bool:
-    batch.items = keep(batch.items)
-    return bool(batch.items)

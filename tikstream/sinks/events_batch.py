@@ -9,7 +9,7 @@ inside a fixed envelope, so splitting a rejected batch never serialises anything
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, Protocol
 
 import orjson
@@ -17,7 +17,8 @@ import orjson
 from tikstream.records import Trigger
 from tikstream.sinks.base import Partition
 
-__all__ = ["Batch", "Item", "OwedOffsets", "ParkedOrigin", "body_envelope", "rejected_index", "split"]
+__all__ = ["Batch", "Item", "OwedOffsets", "ParkedOrigin", "RetryQueue", "body_envelope", "rejected_index",
+           "split", "without"]
 
 _INDEX: Final = re.compile(r"\b(?:data|batch)\.(\d+)\b", re.IGNORECASE)
 
@@ -89,6 +90,51 @@ def split(items: list[Item], hint: int | None) -> list[list[Item]]:
         half = len(items) // 2
         parts = [items[:half], items[half:]]
     return [p for p in parts if p]
+
+
+class RetryQueue:
+    """Batches the client gave up on, each waiting out a backoff (doubling per attempt, jittered, capped)."""
+
+    def __init__(self, base: float, cap: float, rand: Callable[[], float]) -> None:
+        self._base, self._cap, self._rand = base, cap, rand
+        self._batches: list[Batch] = []
+
+    def add(self, batch: Batch, now: float) -> float:
+        """Queue ``batch``; returns the nominal delay before it is due."""
+        batch.attempts += 1
+        delay = min(self._cap, self._base * 2.0 ** (batch.attempts - 1))
+        batch.not_before = now + delay * (0.5 + self._rand() / 2)
+        self._batches.append(batch)
+        return delay
+
+    def due(self, now: float) -> list[Batch]:
+        """Take the batches whose backoff is over, oldest first."""
+        due = [b for b in self._batches if b.not_before <= now]
+        if due:
+            self._batches = [b for b in self._batches if b.not_before > now]
+        return due
+
+    def expedite(self) -> None:
+        for batch in self._batches:
+            batch.not_before = 0.0
+
+    def take_all(self) -> list[Batch]:
+        batches, self._batches = self._batches, []
+        return batches
+
+    def prune(self) -> None:
+        self._batches = [b for b in self._batches if b.items]
+
+    def __iter__(self) -> Iterator[Batch]:
+        return iter(self._batches)
+
+    def __bool__(self) -> bool:
+        return bool(self._batches)
+
+
+def without(items: list[Item], partitions: set[Partition]) -> list[Item]:
+    """``items`` less those owing an offset of ``partitions`` (items read back from parking owe none)."""
+    return [i for i in items if i.origin is not None or i.partition not in partitions]
 
 
 class OwedOffsets:

@@ -9,7 +9,8 @@ from tikstream.jobs.models import AppEventsJob, OfflineEventsJob, WebEventsJob
 from tikstream.jobs.registry import JobVersion
 from tikstream.kafka.parked import ensure_parked_topic, parked_topic
 from tikstream.sinks.base import SinkContext
-from tikstream.sinks.events import EventsSink, EventsSinkConfig
+from tikstream.sinks.events import EventsSink
+from tikstream.sinks.events_config import EventsSinkConfig
 from tikstream.sinks.parking import KafkaParking
 
 __all__ = ["EXTRAS_CONFIG_KEY", "build_events_sink"]

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def original_value(trigger: Trigger) -> bytes:
     """The trigger record's bytes: ``trigger.raw`` when the decoder keeps it, else the decoded doc again."""
     raw = getattr(trigger, "raw", None)
-    return raw if isinstance(raw, bytes) else orjson.dumps(trigger.doc)
+    return raw if isinstance(raw, bytes) and raw else orjson.dumps(trigger.doc)
 
 
 class ParkingDesk:
@@ -58,9 +58,9 @@ class ParkingDesk:
         if item.key is not None:
             self.parking.forget(item.key)
 
-    def stop_reading(self) -> None:
+    def stop_reading(self, wait: float = 0.0) -> None:
         if self.reader is not None:
-            self.reader.close()
+            self.reader.close(wait)
             self.reader = None
 
     def drain_soon(self, now: float) -> None:
@@ -102,5 +102,5 @@ class ParkingDesk:
         return Item(orjson.dumps(event), (self.parking.topic, rec.partition), rec.offset, trigger, reader, rec.key)
 
     def close(self) -> None:
-        self.stop_reading()
+        self.stop_reading(wait=5.0)
         self.parking.close()

@@ -1,8 +1,10 @@
 """Sending batches to ``/event/track/`` from a small thread pool, at most ``max_in_flight`` at a time.
 
 The poll-loop thread hands a batch over (``send``) and later collects what finished (``finished``); neither
-blocks. The pool threads only build the body (the items' bytes joined) and call the TikTok client, which
-retries transient failures itself and is safe to share between threads.
+blocks. The pool has ``max_in_flight`` threads, and up to as many batches more wait in its queue: a thread
+that finishes a request starts the next at once instead of waiting for the poll loop's next turn (which may
+be a whole consume timeout away). The threads only build the body (the items' bytes joined) and call the
+TikTok client, which retries transient failures itself and is safe to share between threads.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ class Sender:
         self._in_flight: list[tuple[Future[Any], Batch]] = []
 
     def has_room(self) -> bool:
-        return len(self._in_flight) < self.max_in_flight
+        return len(self._in_flight) < 2 * self.max_in_flight
 
     def __len__(self) -> int:
         return len(self._in_flight)
@@ -49,6 +51,17 @@ class Sender:
                 still.append((future, batch))
         self._in_flight = still
         return done
+
+    def cancel_queued(self) -> list[Batch]:
+        """Take back the batches that wait in the pool's queue (not started); they were not sent."""
+        taken, still = [], []
+        for future, batch in self._in_flight:
+            if future.cancel():
+                taken.append(batch)
+            else:
+                still.append((future, batch))
+        self._in_flight = still
+        return taken
 
     def wait(self, timeout: float, sleep: Callable[[float], object]) -> None:
         """Block until one request ends or ``timeout`` passes (for ``flush`` only)."""

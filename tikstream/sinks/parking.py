@@ -45,11 +45,15 @@ def parked_key(job_id: str, topic: str, partition: int, offset: int) -> bytes:
 class ParkedSource(Protocol):
     """Records of one job read back from the parked topic. ``take`` never blocks; thread-safe."""
 
-    finished: bool
+    @property
+    def finished(self) -> bool:
+        """True once the source stopped: caught up and everything done, or closed."""
 
     def take(self, max_records: int) -> list[ParkedRecord]: ...
     def done(self, partition: int, offset: int, key: bytes | None) -> None: ...
-    def close(self) -> None: ...
+
+    def close(self, wait: float = 0.0) -> None:
+        """Stop; what is done gets committed. Waits up to ``wait`` seconds for that (0: does not block)."""
 
 
 class Parking(Protocol):
@@ -158,11 +162,12 @@ class ParkedReader:
                 if not owed:
                     del self._owed[partition]
 
-    def close(self) -> None:
-        """Stop reading; commit what is done. Records handed out and not done are read again next time."""
+    def close(self, wait: float = 0.0) -> None:
+        """Stop reading; the thread commits what is done and leaves the group. Records handed out and not
+        done are read again next time. Waits up to ``wait`` seconds for the thread (0: returns at once)."""
         self._stop.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join(30)
+        if wait > 0 and self._thread is not threading.current_thread():
+            self._thread.join(wait)
 
     # -- the reader thread ------------------------------------------------------------------------------
     def _run(self) -> None:
