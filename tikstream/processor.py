@@ -51,8 +51,23 @@ class DeadLetters(Protocol):
     def flush(self, timeout: float) -> bool: ...
 
 
+class Recorder(Protocol):
+    """Sees every decoded trigger before routing (the audience membership table, ``sinks.membership``).
+
+    ``record`` raises ``BackPressure`` (nothing recorded; the record is parked) and never blocks; the offset
+    stays owed (``pending``) until the write is durable. ``drop`` and ``flush`` as in the sink contract.
+    """
+
+    def record(self, trigger: Any, partition: Partition, offset: int, timestamp_ms: int | None) -> None: ...
+    def poll(self) -> None: ...
+    def pending(self) -> Mapping[Partition, int]: ...
+    def drop(self, partitions: list[Partition]) -> None: ...
+    def flush(self, timeout: float) -> bool: ...
+
+
 class _Parked:
-    """A record waiting for a sink that refused it; ``routes`` are the deliveries still to make."""
+    """A record waiting for a sink that refused it; ``routes`` are the deliveries still to make. ``trigger``
+    None: not decoded (nor recorded) yet."""
 
     __slots__ = ("msg", "offset", "routes", "trigger")
 
@@ -63,8 +78,9 @@ class _Parked:
 class Processor:
     def __init__(self, consumer: Consumer, dlq: DeadLetters, sinks: SinkManager, metrics: Metrics, *,
                  batch_size: int = 1000, commit_interval: float = 1.0, revoke_timeout: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, recorder: Recorder | None = None) -> None:
         self._consumer, self._dlq, self._sinks, self._metrics = consumer, dlq, sinks, metrics
+        self._recorder = recorder
         self._batch_size, self._commit_interval, self._revoke_timeout = batch_size, commit_interval, revoke_timeout
         self._clock = clock
         self.consumed: dict[Partition, int] = {}  # last consumed offset + 1
@@ -91,6 +107,8 @@ class Processor:
                 self._handle(msgs)
         self._sinks.poll()
         self._dlq.poll()
+        if self._recorder is not None:
+            self._recorder.poll()
         if self._clock() >= self._next_commit:
             self.commit(asynchronous=True)
         return n
@@ -99,6 +117,7 @@ class Processor:
         """The hot path. Consecutive records mostly share a partition, so per-partition work is done once
         per run of records; the common case (decoded, routed, taken) makes no call beyond decode and submit."""
         by_event = self._sinks.table.by_event
+        record = self._recorder.record if self._recorder is not None else None
         parked, consumed, committed = self._parked, self.consumed, self.committed
         per_type = self._routed
         counts: dict[str, int] = {}
@@ -126,6 +145,13 @@ class Processor:
             except InvalidRecord as exc:
                 self._dlq.send(tp, offset, msg.key(), msg.value(), error_class=exc.reason, error=exc.detail)
                 continue
+            if record is not None:
+                try:
+                    record(trigger, tp, offset, ts_ms if ts_type else None)
+                except BackPressure:
+                    self._park(tp, _Parked(msg, offset))
+                    is_parked = True
+                    continue
             candidates = by_event[trigger.event].get(trigger.audience)
             if candidates is None:
                 continue
@@ -188,11 +214,20 @@ class Processor:
         if item.trigger is None:
             ts_type, ts_ms = item.msg.timestamp()
             try:
-                item.trigger = decode(item.msg.value(), ts_ms if ts_type else None)
+                trigger = decode(item.msg.value(), ts_ms if ts_type else None)
             except InvalidRecord as exc:
                 self._dlq.send(tp, item.offset, item.msg.key(), item.msg.value(), error_class=exc.reason,
                                error=exc.detail)
                 return True
+            if self._recorder is not None:
+                try:
+                    self._recorder.record(trigger, tp, item.offset, ts_ms if ts_type else None)
+                except BackPressure:
+                    self._park(tp, item)
+                    self._parked[tp].extend(rest)
+                    rest.clear()
+                    return False
+            item.trigger = trigger
             item.routes = table.route(item.trigger.audience, item.trigger.event,
                                       ts_ms / 1000.0 if ts_type else item.trigger.ts)
         if self._deliver(item.msg, tp, item.offset, item.trigger, item.routes or []):
@@ -204,7 +239,8 @@ class Processor:
     # -- commits ----------------------------------------------------------------------------------------
     def owed(self) -> list[Mapping[Partition, int]]:
         parked = {tp: q[0].offset for tp, q in self._parked.items() if q}
-        return [parked, self._dlq.pending(), *self._sinks.pending()]
+        recorded = [self._recorder.pending()] if self._recorder is not None else []
+        return [parked, self._dlq.pending(), *recorded, *self._sinks.pending()]
 
     def commit(self, *, asynchronous: bool, partitions: list[Partition] | None = None) -> dict[Partition, int]:
         self._next_commit = self._clock() + self._commit_interval
@@ -241,6 +277,8 @@ class Processor:
         self._metrics.rebalances_total.labels("revoked").inc()
         self._sinks.flush(self._revoke_timeout)
         self._dlq.flush(min(self._revoke_timeout, 5.0))
+        if self._recorder is not None:
+            self._recorder.flush(min(self._revoke_timeout, 5.0))
         self.commit(asynchronous=False, partitions=partitions)
         self._forget(partitions)
         log.info("partitions revoked", extra={"partitions": partitions})
@@ -253,6 +291,8 @@ class Processor:
     def _forget(self, partitions: list[Partition]) -> None:
         self._sinks.drop(partitions)
         self._dlq.drop(partitions)
+        if self._recorder is not None:
+            self._recorder.drop(partitions)
         for p in partitions:
             self.consumed.pop(p, None)
             self.committed.pop(p, None)
@@ -271,5 +311,7 @@ class Processor:
             time.sleep(0.01)
         drained = self._sinks.flush(max(0.0, deadline - self._clock()))
         self._dlq.flush(max(0.5, deadline - self._clock()))
+        if self._recorder is not None:
+            self._recorder.flush(max(0.5, deadline - self._clock()))
         self.commit(asynchronous=False)
         return drained and not self._parked and not any(self.owed())

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from tikstream.errors import BackPressure
@@ -190,3 +192,112 @@ def test_drop_forgets_partition(parts: Any) -> None:
     ex.run_all()
     sink.poll()
     assert len(rec.batches[0]["APPEND"]) == 1
+
+
+# -- exits without a profile (resolved from the membership table) ------------------------------------------
+
+
+def test_resolve_removes_takes_the_last_known_profile(tmp_path: Path) -> None:
+    from tikstream.sinks.audience_batch import count_unresolved, resolve_removes
+
+    b = Batch(tmp_path / "b.sqlite", 0.0)
+    b.put("gone", REMOVE, "", 0)  # exit without a profile, entered in an earlier batch
+    b.put("never", REMOVE, "", 0)  # exit of a user the table does not know
+    b.put("kept", REMOVE, "h-kept", 0)  # exit with identifiers: left alone
+    b.put("back", APPEND, "", 0)  # an enter without identifiers: not an exit
+    b.put("x", APPEND, "h-x", 0)
+    b.forget("x")
+    path = b.seal()
+    assert count_unresolved(path) == 2
+    members = [("gone", b"old"), ("kept", b"other"), ("back", b"p"), ("gone", None), ("gone", b"newer"),
+               ("gone", b"empty"), ("never", None)]
+    rows = {b"old": "h-old", b"newer": "h-newer", b"other": "h-other", b"p": "h-p", b"empty": ""}
+    assert resolve_removes(path, members, rows.__getitem__) == 1
+    assert sorted(read_rows(path, REMOVE)) == ["h-kept", "h-newer"]
+    assert list(read_rows(path, APPEND)) == []
+    assert count_unresolved(path) == 1
+
+
+class MembersTable:
+    """``MembershipReader.scan`` over a list."""
+
+    def __init__(self, records: list[tuple[str, dict[str, Any] | None]]) -> None:
+        from tikstream.kafka.membership import Member
+
+        self.scans = 0
+        self.records = [Member(u, None if d is None else orjson.dumps(d), 0) for u, d in records]
+
+    def scan(self, audience: str, stop: Any = None) -> Any:
+        self.scans += 1
+        return iter(self.records)
+
+
+def test_an_exit_without_profile_removes_the_hashes_the_user_entered_with(tmp_path: Path) -> None:
+    import hashlib
+
+    from tikstream.sinks.audience import Shipper
+    from tikstream.sinks.audience_wiring import _resolver
+
+    class Store:
+        def __init__(self) -> None:
+            self.files: dict[str, list[str]] = {}
+
+        def upload(self, calculate_type: str, path: Path) -> str:
+            self.files[path.name] = path.read_text().split()
+            return path.name
+
+        def keep(self, file_id: str, path: Path) -> None:
+            return None
+
+        def put_op(self, op: Any) -> None:
+            return None
+
+    table = MembersTable([("u1", {"user": {"email": "u1@example.com"}}), ("u1", None)])
+    store = Store()
+    stop = threading.Event()
+    shipper = Shipper(job(), FileLayout(job().identifiers), store, stop=stop,
+                      resolve=_resolver(job(), table, stop))
+    sink = AudienceExportSink(job(), tmp_path, shipper, executor=ManualExecutor(), clock=Clock())  # type: ignore[arg-type]
+    sink.submit(Trigger("vip", "exit", "u1", 0.0, {"user_id": "u1"}), TP, 1)
+    sink.submit(Trigger("vip", "exit", "u2", 0.0, {"user_id": "u2"}), TP, 2)
+    sink.flush(0.0)
+    sink._executor.run_all()  # type: ignore[attr-defined]
+    assert sink.flush(1.0) is True
+    (removed,) = [v for k, v in store.files.items() if "-remove-" in k]
+    assert removed == [hashlib.sha256(b"u1@example.com").hexdigest()]
+    assert table.scans == 1
+    assert sink.status()["exits_resolved"] == 1 and sink.status()["exits_unresolved"] == 1
+    sink.submit(trig("u3", "enter"), TP, 3)  # no exit without profile: the table is not read
+    sink.flush(0.0)
+    sink._executor.run_all()  # type: ignore[attr-defined]
+    assert table.scans == 1
+
+
+def test_identifier_outcomes_are_counted_in_bulk(tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from tikstream.mapping.compile import IdentifierCounts
+    from tikstream.metrics import Metrics
+
+    metrics = Metrics(CollectorRegistry())
+    clock = Clock()
+    j = job(identifiers={"user.email": "EMAIL_SHA256", "user.phone": "PHONE_SHA256"})
+    counts = IdentifierCounts(["EMAIL_SHA256", "PHONE_SHA256"])
+    sink = AudienceExportSink(j, tmp_path, lambda s: 0, executor=ManualExecutor(), clock=clock,  # type: ignore[arg-type]
+                              metrics=metrics, counts=counts,
+                              layout=FileLayout(j.identifiers, None, counts))
+    docs = [{"email": "a@example.com", "phone": "+12133734253"}, {"email": "not an email"}, {}]
+    for i, user in enumerate(docs):
+        sink.submit(Trigger("vip", "enter", f"u{i}", 0.0, {"user": user}), TP, i)
+
+    def value(field: str, outcome: str) -> float | None:
+        return metrics.registry.get_sample_value("tikstream_identifier_values_total",
+                                                 {"job": "j1", "field": field, "outcome": outcome})
+
+    sink.poll()
+    assert value("EMAIL_SHA256", "hashed") is None  # not before the metrics interval
+    clock.now += 5
+    sink.poll()
+    assert value("EMAIL_SHA256", "hashed") == 1 and value("EMAIL_SHA256", "invalid") == 1
+    assert value("EMAIL_SHA256", "missing") == 1 and value("PHONE_SHA256", "hashed") == 1
+    assert value("PHONE_SHA256", "missing") == 2

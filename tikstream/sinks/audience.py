@@ -4,8 +4,14 @@ Per job, triggers go into an on-disk ``Batch`` (a user's last trigger wins). The
 first trigger is ``flush_interval_seconds`` old, or at ``flush_max_users`` users, or when its rows pass
 ``flush_max_bytes``. A sealed batch is *shipped* on a worker thread: its APPEND and REMOVE files are written
 (``audience_files``), uploaded to TikTok, their content stored in ``{group_id}.audience-files``, and one
-pending operation per action stored in ``{group_id}.audience-ops``. Applying operations to the audience is the
-single writer's job (``audience_service``), on whichever instance owns the job.
+pending operation per action stored in ``{group_id}.audience-ops`` (``audience_ship``). Applying operations to
+the audience is the single writer's job (``audience_service``, ``audience_writer``; ``existing_users`` in
+``audience_backfill``), on whichever instance owns the job. The wiring is in ``audience_wiring``.
+
+An exit whose user has no usable identifier in the batch (an exit without a profile, after an enter shipped in
+an earlier batch) is resolved when the batch ships: the user's last known profile in the audience membership
+table (``tikstream.kafka.membership``) gives the hashes to REMOVE. Identifier outcomes are counted in bulk
+(``identifier_values_total{job, field=calculate_type, outcome}``).
 
 Delivery guarantee: a trigger's offset stays owed until the operation holding its user was acknowledged by
 Kafka (or the user had no usable identifier and the batch was shipped). A crash before that replays the
@@ -20,21 +26,20 @@ from __future__ import annotations
 
 import logging
 import shutil
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from tikstream.errors import BackPressure
 from tikstream.jobs.models import AudienceExportJob
+from tikstream.mapping.compile import IdentifierCounts
 from tikstream.records import Trigger
-from tikstream.sinks.audience_batch import APPEND, REMOVE, Batch, count_users, read_rows
-from tikstream.sinks.audience_files import FileLayout, write_files
-from tikstream.sinks.audience_ops import Op, UploadedFile
+from tikstream.sinks.audience_batch import APPEND, REMOVE, Batch
+from tikstream.sinks.audience_files import FileLayout
+from tikstream.sinks.audience_ship import FileStore, Sealed, Shipper
 from tikstream.sinks.base import Partition, SinkContext
 
 log = logging.getLogger(__name__)
@@ -42,78 +47,7 @@ log = logging.getLogger(__name__)
 __all__ = ["MAX_SHIPPING", "AudienceExportSink", "FileStore", "Sealed", "Shipper", "build_audience_sink"]
 
 MAX_SHIPPING: Final = 2
-ACTIONS: Final = ((APPEND, "APPEND"), (REMOVE, "REMOVE"))
-
-
-@dataclass(frozen=True, slots=True)
-class Sealed:
-    """A batch ready to ship: its SQLite file and a work directory for its files."""
-
-    batch_id: str
-    path: Path
-    workdir: Path
-
-
-class FileStore(Protocol):
-    """Where shipping puts things. Each method blocks until done and raises on failure."""
-
-    def upload(self, calculate_type: str, path: Path) -> str: ...
-    def keep(self, file_id: str, path: Path) -> Any: ...  # durable copy of the content; returns its FileRef
-    def put_op(self, op: Op) -> None: ...
-
-
-class Shipper:
-    """Writes a sealed batch's files, uploads them and stores the operations; retries until it succeeds or
-    ``stop`` is set (then raises ``InterruptedError``). Runs on a worker thread."""
-
-    def __init__(self, job: AudienceExportJob, layout: FileLayout, store: FileStore, *,
-                 wall: Callable[[], float] = time.time, stop: threading.Event | None = None,
-                 retry_first: float = 1.0, retry_cap: float = 60.0) -> None:
-        self._job, self._layout, self._store, self._wall = job, layout, store, wall
-        self.stop = stop or threading.Event()
-        self._first, self._cap = retry_first, retry_cap
-        self.last_error: str | None = None
-
-    def __call__(self, sealed: Sealed) -> int:
-        """Ship; returns the number of users sent."""
-        users = 0
-        try:
-            for action, name in ACTIONS:
-                paths = write_files(read_rows(sealed.path, action), self._layout, sealed.workdir,
-                                    f"{self._job.id}-{sealed.batch_id}-{name.lower()}")
-                if not paths:
-                    continue
-                files = tuple(self._retrying(lambda p=p: self._one_file(p)) for p in paths)  # type: ignore[misc]
-                n = count_users(sealed.path, action)
-                op = Op(self._job.id, sealed.batch_id, name, self._layout.calculate_type, self._job.advertiser_id,
-                        files, n, self._wall())
-                self._retrying(lambda op=op: self._store.put_op(op))  # type: ignore[misc]
-                users += n
-        finally:
-            shutil.rmtree(sealed.workdir, ignore_errors=True)
-            sealed.path.unlink(missing_ok=True)
-        self.last_error = None
-        return users
-
-    def _one_file(self, path: Path) -> UploadedFile:
-        file_path = self._store.upload(self._layout.calculate_type, path)
-        ref = self._store.keep(uuid.uuid4().hex, path)
-        return UploadedFile(file_path, path.name, ref)
-
-    def _retrying(self, call: Callable[[], Any]) -> Any:
-        delay = self._first
-        while True:
-            if self.stop.is_set():
-                raise InterruptedError("shipping stopped")
-            try:
-                return call()
-            except Exception as exc:  # every failure keeps the batch's offsets owed; try again
-                self.last_error = str(exc)
-                log.warning("audience batch shipping failed; retrying",
-                            extra={"job": self._job.id, "error": str(exc), "retry_in": delay})
-                if self.stop.wait(delay):
-                    raise InterruptedError("shipping stopped") from exc
-                delay = min(self._cap, delay * 2)
+METRICS_INTERVAL: Final = 5.0
 
 
 class AudienceExportSink:
@@ -122,9 +56,12 @@ class AudienceExportSink:
     def __init__(self, job: AudienceExportJob, state_dir: Path, ship: Callable[[Sealed], int], *,
                  executor: Executor | None = None, clock: Callable[[], float] = time.monotonic,
                  metrics: Any = None, writer_status: Callable[[], Mapping[str, Any] | None] | None = None,
-                 on_close: Callable[[], None] | None = None, layout: FileLayout | None = None) -> None:
+                 on_close: Callable[[], None] | None = None, layout: FileLayout | None = None,
+                 counts: IdentifierCounts | None = None) -> None:
         self.job = job
-        self.layout = layout or FileLayout(job.identifiers, job.default_phone_region)
+        self._counts = counts
+        self.layout = layout or FileLayout(job.identifiers, job.default_phone_region, counts)
+        self._next_metrics = clock() + METRICS_INTERVAL
         self._dir = state_dir / "audience" / job.id
         shutil.rmtree(self._dir, ignore_errors=True)  # stale scratch: its triggers were never released
         self._ship, self._clock, self._metrics = ship, clock, metrics
@@ -155,6 +92,8 @@ class AudienceExportSink:
 
     def poll(self) -> None:
         self._reap()
+        if self._counts is not None and self._clock() >= self._next_metrics:
+            self._flush_counts()
         batch = self._batch
         if batch is not None and (self._clock() - batch.opened_at >= self.job.flush_interval_seconds
                                   or self._full(batch)):
@@ -189,6 +128,8 @@ class AudienceExportSink:
         return not self.pending()
 
     def close(self) -> None:
+        if self._counts is not None:
+            self._flush_counts()
         self._executor.shutdown(wait=False, cancel_futures=True)
         if self._batch is not None:
             self._batch.discard()
@@ -206,7 +147,19 @@ class AudienceExportSink:
         status["batch_users"] = 0 if self._batch is None else self._batch.users
         status["shipping_batches"] = len(self._shipping)
         status["shipped_users"] = self.shipped_users
+        stats = getattr(self._ship, "stats", None)
+        if callable(stats):
+            status.update(stats())
         return status
+
+    def _flush_counts(self) -> None:
+        self._next_metrics = self._clock() + METRICS_INTERVAL
+        taken = self._counts.take() if self._counts is not None else {}
+        if self._metrics is None:
+            return
+        counter = self._metrics.identifier_values_total
+        for (field, outcome), n in taken.items():
+            counter.labels(self.job.id, field, outcome).inc(n)
 
     # -- batches --------------------------------------------------------------------------------------------
     def _full(self, batch: Batch) -> bool:
@@ -273,82 +226,8 @@ class AudienceExportSink:
         return True
 
 
-# -- composition -----------------------------------------------------------------------------------------------
-
-
-class _KafkaFileStore:
-    def __init__(self, job: AudienceExportJob, ctx: SinkContext, kafka: Any) -> None:
-        self._job, self._ctx, self._kafka = job, ctx, kafka
-
-    def upload(self, calculate_type: str, path: Path) -> str:
-        return str(self._ctx.tiktok.upload_audience_file(_token(self._ctx, self._job), self._job.advertiser_id,
-                                                         calculate_type, path, path.name))
-
-    def keep(self, file_id: str, path: Path) -> Any:
-        return self._kafka.store_file(file_id, path.read_bytes())
-
-    def put_op(self, op: Op) -> None:
-        self._kafka.put_op(op.job_id, op.to_bytes())
-
-
-def _token(ctx: SinkContext, job: AudienceExportJob) -> str:
-    from tikstream.errors import ConfigError
-
-    refresh = getattr(ctx.auth, "refresh", None)
-    if callable(refresh):
-        refresh()
-    auth = ctx.auth.get(job.auth) if ctx.auth is not None else None
-    if auth is None:
-        raise ConfigError(f"authorization {job.auth!r} is missing")
-    return str(auth.access_token.get_secret_value())
-
-
 def build_audience_sink(version: Any, ctx: SinkContext) -> AudienceExportSink:
-    """The ``default_sink_builders`` entry: wires the sink to Kafka, TikTok and the process's writer service."""
-    from tikstream.sinks import audience_service
-    from tikstream.sinks.audience_writer import JobWriter
+    """The ``default_sink_builders`` entry (wiring in ``audience_wiring``)."""
+    from tikstream.sinks.audience_wiring import build
 
-    job: AudienceExportJob = version.job
-    metrics = ctx.metrics
-
-    def on_pending(job_id: str, n: int) -> None:
-        metrics.audience_pending_files.labels(job_id).set(n)
-
-    service = audience_service.acquire(ctx.kafka_config, ctx.group_id, on_pending)
-
-    def api() -> audience_service.TikTokAudienceApi:
-        return audience_service.TikTokAudienceApi(ctx.tiktok, _token(ctx, job), job.advertiser_id,
-                                                  job.retention_in_days)
-
-    def on_state(state: str) -> None:
-        for s in ("creating", "processing", "ready", "failing"):
-            metrics.audience_state.labels(job.id, s).set(1 if s == state else 0)
-        if state in ("processing", "ready") and writer.last_success is not None:
-            metrics.audience_last_success_timestamp_seconds.labels(job.id).set(writer.last_success)
-
-    def on_counts(ops: list[Op]) -> None:
-        for op in ops:
-            metrics.audience_users_total.labels(job.id, op.action.lower()).inc(op.users)
-
-    def factory(on_applied: Callable[[list[Op]], None]) -> JobWriter:
-        def applied(ops: list[Op]) -> None:
-            on_counts(ops)
-            on_applied(ops)
-
-        return JobWriter(job.id, job.audience_name_prefix, job.audience, api,
-                         audience_service.KafkaWriterStore(service.kafka), applied, on_state=on_state)
-
-    writer = service.register(job.id, factory)
-    layout = FileLayout(job.identifiers, job.default_phone_region)
-    shipper = Shipper(job, layout, _KafkaFileStore(job, ctx, service.kafka))
-
-    def writer_status() -> Mapping[str, Any] | None:
-        return writer.status() if service.owns(job.id) else None
-
-    def on_close() -> None:
-        shipper.stop.set()
-        service.unregister(job.id)
-        audience_service.release(service)
-
-    return AudienceExportSink(job, ctx.state_dir, shipper, metrics=metrics, writer_status=writer_status,
-                              on_close=on_close, layout=layout)
+    return build(version, ctx)

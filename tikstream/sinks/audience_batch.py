@@ -2,7 +2,9 @@
 
 The batch is a SQLite file under the state dir with one row per user: (user_id, action, file rows, partition
 index). A new trigger of a user replaces the old row, so enter→exit→enter in one batch is one APPEND. An exit
-without usable identifiers keeps the identifiers an earlier trigger of the same batch gave. Memory stays small
+without usable identifiers keeps the identifiers an earlier trigger of the same batch gave; one whose profile
+came in an earlier batch gets it from the membership table when the batch ships (``resolve_removes``). A
+backfill uses the same table of rows (``forget`` drops a user). Memory stays small
 whatever the number of users (SQLite's page cache is capped at ``CACHE_KIB``).
 
 The file is scratch, not a source of truth: its triggers stay owed to Kafka until the batch was shipped
@@ -16,11 +18,12 @@ Counting is cheap: ``users`` and ``size`` are upper bounds (every put counts); `
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Final
 
-__all__ = ["APPEND", "CACHE_KIB", "REMOVE", "Batch", "read_rows"]
+__all__ = ["APPEND", "CACHE_KIB", "REMOVE", "Batch", "count_unresolved", "count_users", "read_rows",
+           "resolve_removes"]
 
 APPEND: Final = 1
 REMOVE: Final = 0
@@ -68,6 +71,10 @@ class Batch:
         self.size += len(rows) + 1
         self.puts += 1
 
+    def forget(self, user_id: str) -> None:
+        """Remove ``user_id``'s row (a backfill's member who left, or who is the job's own business)."""
+        self._conn.execute("DELETE FROM batch WHERE user_id = ?", (user_id,))
+
     def exact_users(self) -> int:
         self.users = int(self._conn.execute("SELECT count(*) FROM batch").fetchone()[0])
         return self.users
@@ -113,5 +120,41 @@ def count_users(path: Path, action: int) -> int:
     try:
         row = conn.execute("SELECT count(*) FROM batch WHERE action = ? AND rows != ''", (action,)).fetchone()
         return int(row[0])
+    finally:
+        conn.close()
+
+
+def count_unresolved(path: Path) -> int:
+    """REMOVE users of a sealed batch without identifiers: exits whose profile was never in this batch."""
+    conn = _connect(path)
+    try:
+        return int(conn.execute("SELECT count(*) FROM batch WHERE action = 0 AND rows = ''").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def resolve_removes(path: Path, members: Iterable[tuple[str, bytes | None]], rows_of: Callable[[bytes], str]) -> int:
+    """Give the unresolved REMOVE users of a sealed batch the rows of their last known profile.
+
+    ``members`` are (user id, value) records of the audience's membership table in log order (a None value is
+    an exit); for each unresolved user the last value whose ``rows_of`` is not empty wins. Returns how many
+    users were resolved. The lookups and the results stay in SQLite, so memory does not grow with the batch.
+    """
+    conn = _connect(path)
+    try:
+        conn.execute("CREATE TEMP TABLE found (user_id TEXT PRIMARY KEY, rows TEXT NOT NULL) WITHOUT ROWID")
+        conn.execute("BEGIN")
+        wanted = "SELECT 1 FROM batch WHERE user_id = ? AND action = 0 AND rows = ''"
+        for user_id, value in members:
+            if value is None or conn.execute(wanted, (user_id,)).fetchone() is None:
+                continue
+            rows = rows_of(value)
+            if rows:
+                conn.execute("INSERT OR REPLACE INTO found(user_id, rows) VALUES (?, ?)", (user_id, rows))
+        conn.execute("UPDATE batch SET rows = (SELECT f.rows FROM found f WHERE f.user_id = batch.user_id) "
+                     "WHERE action = 0 AND rows = '' AND user_id IN (SELECT user_id FROM found)")
+        resolved = int(conn.execute("SELECT count(*) FROM found").fetchone()[0])
+        conn.execute("COMMIT")
+        return resolved
     finally:
         conn.close()

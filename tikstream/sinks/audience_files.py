@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from tikstream.mapping.compile import IdentifierCounts
 from tikstream.mapping.normalise import Outcome, audience_normaliser
 from tikstream.records import compile_path
 
@@ -45,28 +46,25 @@ LEAST_CERTAIN_HEADER_TOKENS: Final[Mapping[str, str]] = {
     "GAID_MD5": "MAID_MD5",
 }
 
-OutcomeHook = Callable[[str, Outcome], None]
-"""Called with (record path, outcome) for every identifier value looked at (for ``identifier_values_total``)."""
-
-
-def _ignore(path: str, outcome: Outcome) -> None:
-    return None
-
 
 @dataclass(frozen=True, slots=True)
 class _Column:
     path: str
     get: Callable[[dict[str, object]], object]
     normalise: Callable[[object], tuple[str | None, Outcome]]
+    record: Callable[[Outcome], None] | None
 
 
 class FileLayout:
     """How a job's identifiers become file rows. Built once per job version.
 
-    Raises ``ValueError`` for an unknown ``calculate_type`` or phone region.
+    With ``counts``, every value looked at is counted there by its ``calculate_type`` (the TikTok field of a
+    customer file) and outcome, for ``identifier_values_total``; the owner takes the counts in bulk. Raises
+    ``ValueError`` for an unknown ``calculate_type`` or phone region.
     """
 
-    def __init__(self, identifiers: Mapping[str, str], default_region: str | None = None) -> None:
+    def __init__(self, identifiers: Mapping[str, str], default_region: str | None = None,
+                 counts: IdentifierCounts | None = None) -> None:
         types = sorted(set(identifiers.values()))
         self.multiple = len(types) > 1
         self.calculate_type = MULTIPLE_TYPES if self.multiple else types[0]
@@ -74,11 +72,13 @@ class FileLayout:
         # a stable column order: by calculate type, then path
         ordered = sorted(identifiers.items(), key=lambda item: (item[1], item[0]))
         self._columns = tuple(
-            _Column(path, compile_path(path), audience_normaliser(ctype, default_region)) for path, ctype in ordered
+            _Column(path, compile_path(path), audience_normaliser(ctype, default_region),
+                    None if counts is None else counts.recorder(ctype))
+            for path, ctype in ordered
         )
         self.header = ",".join(LEAST_CERTAIN_HEADER_TOKENS[ctype] for _, ctype in ordered) if self.multiple else ""
 
-    def rows(self, doc: dict[str, object], on_outcome: OutcomeHook = _ignore) -> str:
+    def rows(self, doc: dict[str, object]) -> str:
         """The file text one user contributes ("" when no identifier is usable), without a trailing newline.
 
         Single type: each distinct hash on its own line. Several: one comma-separated row.
@@ -86,7 +86,8 @@ class FileLayout:
         cells: list[str] = []
         for column in self._columns:
             value, outcome = column.normalise(column.get(doc))
-            on_outcome(column.path, outcome)
+            if column.record is not None:
+                column.record(outcome)
             cells.append(value or "")
         if self.multiple:
             return ",".join(cells) if any(cells) else ""

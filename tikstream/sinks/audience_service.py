@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tikstream.kafka.audience_state import AudienceKafka, FileRef, WriterConsumer, ops_partition
+from tikstream.sinks.audience_backfill import state_key
 from tikstream.sinks.audience_ops import AudienceRecord, Op
 from tikstream.sinks.audience_writer import JobWriter
 from tikstream.tiktok.errors import PermanentError
@@ -57,11 +58,22 @@ class TikTokAudienceApi:
 
 
 class KafkaWriterStore:
-    def __init__(self, kafka: AudienceKafka) -> None:
+    """``WriterStore`` over the state and files topics; what it writes also goes into ``cache`` (the service's
+    copy of the state topic), so a writer built later in this process starts from it."""
+
+    def __init__(self, kafka: AudienceKafka, cache: dict[str, bytes] | None = None) -> None:
         self._kafka = kafka
+        self._cache = cache if cache is not None else {}
 
     def put_audience(self, job_id: str, record: AudienceRecord) -> None:
-        self._kafka.put_state(job_id, record.to_bytes())
+        self._put(job_id, record.to_bytes())
+
+    def put_backfill(self, job_id: str, value: bytes) -> None:
+        self._put(state_key(job_id), value)
+
+    def _put(self, key: str, value: bytes) -> None:
+        self._kafka.put_state(key, value)
+        self._cache[key] = value
 
     def read_file(self, ref: FileRef) -> bytes:
         return self._kafka.read_file(ref)
@@ -97,7 +109,7 @@ class WriterService:
                 writer = factory(lambda ops: self._applied(job_id, ops))
                 self._writers[job_id] = writer
                 if ops_partition(job_id, self.kafka.ops_partitions) in self._owned:
-                    writer.load(_record(self._state.get(job_id)))
+                    writer.load(_record(self._state.get(job_id)), self._state.get(state_key(job_id)))
                 for op in self._orphans.pop(job_id, []):
                     writer.enqueue(op)
             self._refs[job_id] = self._refs.get(job_id, 0) + 1
@@ -108,7 +120,9 @@ class WriterService:
             self._refs[job_id] = self._refs.get(job_id, 1) - 1
             if self._refs[job_id] <= 0:
                 self._refs.pop(job_id, None)
-                self._writers.pop(job_id, None)
+                writer = self._writers.pop(job_id, None)
+                if writer is not None:
+                    writer.close()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="audience-writer", daemon=True)
@@ -190,13 +204,18 @@ class WriterService:
             except Exception:  # garbage left in a compacted topic, not a correctness problem
                 log.warning("could not tombstone applied audience files", exc_info=True)
 
+    def store(self) -> KafkaWriterStore:
+        return KafkaWriterStore(self.kafka, self._state)
+
     def _assigned(self, partitions: list[int]) -> None:
-        self._state = self.kafka.read_state()
+        state = self.kafka.read_state()
+        self._state.clear()
+        self._state.update(state)
         with self._lock:
             self._owned.update(partitions)
             for job_id, writer in self._writers.items():
                 if ops_partition(job_id, self.kafka.ops_partitions) in partitions:
-                    writer.load(_record(self._state.get(job_id)))
+                    writer.load(_record(self._state.get(job_id)), self._state.get(state_key(job_id)))
         log.info("audience writer partitions assigned", extra={"partitions": partitions})
 
     def _revoked(self, partitions: list[int]) -> None:

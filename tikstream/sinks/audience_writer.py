@@ -17,6 +17,9 @@ Rules (DESIGN §4.1, TIKTOK_API §2.4-§2.6):
 
 Operations are applied at least once; applying a suffix again after a crash gives the same members (APPEND and
 REMOVE of fixed sets are idempotent in sequence).
+
+With ``existing_users`` the writer has a ``Backfill`` (``audience_backfill``): until it is done, the job's own
+operations wait, and the backfill's APPENDs go first.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from tikstream.kafka.audience_state import FileRef
+from tikstream.sinks.audience_backfill import Backfill
 from tikstream.sinks.audience_ops import AudienceRecord, Op, UploadedFile
 from tikstream.tiktok.errors import (
     AudienceBusyError,
@@ -84,7 +88,7 @@ class JobWriter:
     def __init__(self, job_id: str, name_prefix: str, audience: str, api: Callable[[], AudienceApi],
                  store: WriterStore, on_applied: Callable[[list[Op]], None], *,
                  wall: Callable[[], float] = time.time, too_small_retry: float = 300.0,
-                 on_state: Callable[[str], None] | None = None) -> None:
+                 on_state: Callable[[str], None] | None = None, backfill: Backfill | None = None) -> None:
         self.job_id, self._prefix, self._audience = job_id, name_prefix, audience
         self._api, self._store, self._on_applied = api, store, on_applied
         self._wall, self._too_small_retry, self._on_state = wall, too_small_retry, on_state
@@ -97,12 +101,15 @@ class JobWriter:
         self._valid_seen = False
         self._next_at = 0.0
         self._backoff = Backoff()
+        self.backfill = backfill
 
     # -- feeding --------------------------------------------------------------------------------------------
-    def load(self, record: AudienceRecord | None) -> None:
-        """The job's audience as the state topic knows it (on taking the job's partition)."""
+    def load(self, record: AudienceRecord | None, backfill: bytes | None = None) -> None:
+        """The job's audience and backfill as the state topic knows them (on taking the job's partition)."""
         self.record = record
         self._valid_seen = False
+        if self.backfill is not None:
+            self.backfill.load(backfill)
 
     def enqueue(self, op: Op) -> None:
         self.queue.append(op)
@@ -111,6 +118,13 @@ class JobWriter:
         """This instance no longer owns the job: drop queued operations (the new owner reads them again)."""
         self.queue.clear()
         self._next_at = 0.0
+        if self.backfill is not None:
+            self.backfill.forget()
+
+    def close(self) -> None:
+        """The job is gone from this process: stop a running backfill."""
+        if self.backfill is not None:
+            self.backfill.close()
 
     @property
     def pending_files(self) -> int:
@@ -119,6 +133,8 @@ class JobWriter:
     # -- work -----------------------------------------------------------------------------------------------
     def step(self, now: float) -> float | None:
         """Do what is due; returns the time of the next attempt, or None when there is nothing to do."""
+        if self.backfill is not None and not self.backfill.gate(now, self.queue):
+            return now + 0.5
         if not self.queue:
             return self._settle(now)
         if now < self._next_at:
@@ -263,6 +279,8 @@ class JobWriter:
         self._next_at = now + self._backoff.next()  # the audience processes what it just got
         self.last_success = self._wall()
         self._set_state("processing")
+        if self.backfill is not None:
+            self.backfill.applied(ops, self.queue)
         self._on_applied(ops)
 
     def _set_state(self, state: str) -> None:
@@ -273,7 +291,10 @@ class JobWriter:
 
     def status(self) -> dict[str, Any]:
         record = self.record
-        return {"audience_id": None if record is None else record.audience_id,
-                "audience_name": None if record is None else record.name,
-                "pending_files": self.pending_files, "state": self.state, "last_error": self.last_error,
-                "appended": self.appended, "removed": self.removed}
+        status: dict[str, Any] = {"audience_id": None if record is None else record.audience_id,
+                                  "audience_name": None if record is None else record.name,
+                                  "pending_files": self.pending_files, "state": self.state,
+                                  "last_error": self.last_error, "appended": self.appended, "removed": self.removed}
+        if self.backfill is not None:
+            status["backfill"] = self.backfill.status()
+        return status

@@ -1,0 +1,252 @@
+"""The audience membership table in Kafka: ``{group_id}.audience-members`` (DESIGN §2, §4.1).
+
+One record per (audience, user), key ``{audience}\\x00{user_id}`` (UTF-8): an *enter* stores the trigger's
+raw value (the profile the identifiers are read from, with the same record paths as a job's ``identifiers``),
+an *exit* a tombstone. The record's timestamp is the trigger's own Kafka timestamp, so a backfill can tell
+the triggers produced before a job was created from the ones the job handles itself.
+
+Layout choices:
+
+- a key always goes to the partition of its audience (``audience_partition``), so a backfill or an exit
+  lookup reads one partition, not the whole topic. Do not change the partition count of an existing topic.
+- ``cleanup.policy=compact`` keeps the latest record of every key; ``min.compaction.lag.ms`` (7 days) keeps a
+  superseded profile readable for a week after the exit that replaced it, which is how an exit without a
+  profile finds the hashes to remove (``MembershipReader.scan`` yields records in log order).
+
+The only module of the membership table that imports confluent_kafka. ``MembershipProducer`` is used by the
+poll-loop thread only; ``MembershipReader`` builds a consumer per call and may be used from any thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+
+from tikstream.errors import TikstreamError
+from tikstream.kafka.admin import TopicSpec
+
+__all__ = [
+    "MEMBERS_PARTITIONS",
+    "Member",
+    "MembershipError",
+    "MembershipProducer",
+    "MembershipReader",
+    "audience_partition",
+    "member_key",
+    "members_topic",
+    "members_topic_spec",
+    "split_key",
+]
+
+MEMBERS_PARTITIONS: Final = 6
+MIN_COMPACTION_LAG_MS: Final = 7 * 24 * 3600 * 1000
+MAX_MESSAGE_BYTES: Final = 2 * 1024 * 1024  # a trigger value may have 1 MiB (records.MAX_VALUE_BYTES)
+SEP: Final = b"\x00"
+
+Delivered = Callable[[Any, Any], None]
+"""librdkafka's delivery callback: ``(error or None, message)``."""
+
+
+class MembershipError(TikstreamError):
+    """The membership table could not be read (a partition that does not answer in time, a broker error)."""
+
+
+def members_topic(group_id: str) -> str:
+    return f"{group_id}.audience-members"
+
+
+def members_topic_spec(group_id: str) -> TopicSpec:
+    return TopicSpec(members_topic(group_id), MEMBERS_PARTITIONS, {
+        "cleanup.policy": "compact",
+        "min.compaction.lag.ms": str(MIN_COMPACTION_LAG_MS),
+        "max.message.bytes": str(MAX_MESSAGE_BYTES),
+        "message.timestamp.type": "CreateTime",
+        # the trigger's own timestamp is kept, however old or early: a refused one would fail its whole batch
+        "message.timestamp.before.max.ms": str(2**63 - 1),
+        "message.timestamp.after.max.ms": str(2**63 - 1),
+    })
+
+
+def member_key(audience: str, user_id: str) -> bytes:
+    return audience.encode() + SEP + user_id.encode("utf-8", "surrogatepass")
+
+
+def split_key(key: bytes) -> tuple[str, str]:
+    """``(audience, user_id)`` of a key; raises ``ValueError`` for a key without the separator."""
+    audience, sep, user = key.partition(SEP)
+    if not sep:
+        raise ValueError("not a membership key")
+    return audience.decode(), user.decode("utf-8", "surrogatepass")
+
+
+def audience_partition(audience: str, partitions: int) -> int:
+    """The partition of every key of ``audience``: stable across processes and restarts."""
+    return zlib.crc32(audience.encode()) % partitions
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One record of an audience's partition: ``value`` None is an exit (tombstone)."""
+
+    user_id: str
+    value: bytes | None
+    timestamp_ms: int
+
+
+class MembershipProducer:
+    """Asynchronous, idempotent writes to the membership topic (acks=all, retried by librdkafka without a
+    deadline). ``produce`` never blocks: it returns False when the local queue is full (the caller backs off).
+    Delivery callbacks run inside ``poll``/``flush``, on the calling thread, and for one partition in the
+    order the messages were produced (the idempotent producer keeps that order)."""
+
+    def __init__(self, kafka_config: Mapping[str, str], group_id: str, *,
+                 queue_max_messages: int = 200_000, queue_max_kbytes: int = 131_072) -> None:
+        self.topic = members_topic(group_id)
+        self._producer = Producer({
+            **kafka_config, "enable.idempotence": True, "acks": "all", "linger.ms": 20,
+            "compression.type": "lz4", "message.timeout.ms": 0, "message.max.bytes": MAX_MESSAGE_BYTES,
+            "queue.buffering.max.messages": queue_max_messages, "queue.buffering.max.kbytes": queue_max_kbytes,
+        })
+        self.partitions = MEMBERS_PARTITIONS
+        self._produce = self._producer.produce
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Learn the topic's partition count (the topic must exist)."""
+        meta = self._producer.list_topics(self.topic, timeout=timeout)
+        found = meta.topics.get(self.topic)
+        if found is not None and found.partitions:
+            self.partitions = len(found.partitions)
+
+    def partition_of(self, audience: str) -> int:
+        return audience_partition(audience, self.partitions)
+
+    def produce(self, partition: int, key: bytes, value: bytes | None, timestamp_ms: int,
+                on_delivery: Delivered) -> bool:
+        try:
+            self._produce(self.topic, value, key, partition, on_delivery=on_delivery, timestamp=timestamp_ms)
+        except BufferError:
+            return False
+        return True
+
+    def again(self, msg: Message, on_delivery: Delivered) -> bool:
+        """Produce a message whose delivery failed once more, unchanged."""
+        _, ts = msg.timestamp()
+        try:
+            self._produce(self.topic, msg.value(), msg.key(), int(msg.partition() or 0), on_delivery=on_delivery,
+                          timestamp=max(0, int(ts)))
+        except BufferError:
+            return False
+        return True
+
+    def poll(self) -> None:
+        self._producer.poll(0)
+
+    def flush(self, timeout: float) -> int:
+        """Wait up to ``timeout`` seconds for outstanding deliveries; returns how many are still outstanding."""
+        return int(self._producer.flush(max(0.0, timeout)))
+
+    def __len__(self) -> int:
+        return len(self._producer)
+
+
+class MembershipReader:
+    """Reads the membership table and the progress of the trigger consumer group. Each call builds its own
+    consumer (no group membership, nothing committed), so calls may come from any thread; they block."""
+
+    def __init__(self, kafka_config: Mapping[str, str], group_id: str, trigger_topics: Sequence[str], *,
+                 timeout: float = 30.0) -> None:
+        self._config = dict(kafka_config)
+        self._group_id = group_id
+        self.topic = members_topic(group_id)
+        self.trigger_topics = tuple(trigger_topics)
+        self._timeout = timeout
+
+    def _consumer(self, group_id: str) -> Consumer:
+        return Consumer({**self._config, "group.id": group_id, "enable.auto.commit": False,
+                         "enable.partition.eof": True, "auto.offset.reset": "earliest",
+                         "fetch.max.bytes": 16 * 1024 * 1024, "queued.max.messages.kbytes": 32_768})
+
+    def scan(self, audience: str, stop: threading.Event | None = None) -> Iterator[Member]:
+        """Every record of ``audience``, in log order, up to the end offset seen when the scan starts.
+
+        Raises ``MembershipError`` when the partition stops answering, ``InterruptedError`` when ``stop`` is set.
+        """
+        consumer = self._consumer(f"{self._group_id}.membership-reader")
+        try:
+            meta = consumer.list_topics(self.topic, timeout=self._timeout)
+            found = meta.topics.get(self.topic)
+            if found is None or not found.partitions:
+                return
+            tp = TopicPartition(self.topic, audience_partition(audience, len(found.partitions)))
+            low, high = consumer.get_watermark_offsets(tp, timeout=self._timeout)
+            if low >= high:
+                return
+            consumer.assign([TopicPartition(tp.topic, tp.partition, low)])
+            prefix = audience.encode() + SEP
+            position = low
+            quiet_since = time.monotonic()
+            while position < high:
+                if stop is not None and stop.is_set():
+                    raise InterruptedError("membership scan stopped")
+                msgs = consumer.consume(1000, 0.2)  # returns early only when full: keep the wait short
+                if not msgs:
+                    if time.monotonic() - quiet_since > self._timeout:
+                        raise MembershipError(f"{self.topic}[{tp.partition}]: no record at {position} in time")
+                    continue
+                quiet_since = time.monotonic()
+                for msg in msgs:
+                    err = msg.error()
+                    if err is not None:
+                        if err.code() == KafkaError._PARTITION_EOF:
+                            return
+                        raise MembershipError(f"{self.topic}: {err}")
+                    position = int(msg.offset() or 0) + 1
+                    if position > high:
+                        return
+                    key = msg.key() or b""
+                    if key.startswith(prefix):
+                        yield Member(key[len(prefix):].decode("utf-8", "surrogatepass"), msg.value(),
+                                     int(msg.timestamp()[1]))
+        finally:
+            consumer.close()
+
+    def trigger_ends(self) -> dict[tuple[str, int], int]:
+        """The end offset of every trigger partition now: the records the membership table must hold before a
+        backfill that starts now may read it."""
+        consumer = self._consumer(f"{self._group_id}.membership-reader")
+        try:
+            out: dict[tuple[str, int], int] = {}
+            for topic in self.trigger_topics:
+                found = consumer.list_topics(topic, timeout=self._timeout).topics.get(topic)
+                if found is None or found.error is not None:
+                    continue
+                for p in found.partitions:
+                    out[(topic, p)] = consumer.get_watermark_offsets(TopicPartition(topic, p),
+                                                                     timeout=self._timeout)[1]
+            return out
+        finally:
+            consumer.close()
+
+    def recorded(self, ends: Mapping[tuple[str, int], int]) -> bool:
+        """Whether the trigger consumer group committed up to ``ends`` (or the partition's start moved past
+        them). The poll loop commits an offset only once its membership write was acknowledged, so every
+        trigger below ``ends`` is then in the table."""
+        if not ends:
+            return True
+        consumer = self._consumer(self._group_id)  # never subscribes: reads the group's commits only
+        try:
+            tps = [TopicPartition(t, p) for t, p in ends]
+            committed = {(t.topic, t.partition): t.offset for t in consumer.committed(tps, timeout=self._timeout)}
+            for tp, end in ends.items():
+                done = committed.get(tp, -1)
+                if done < end and consumer.get_watermark_offsets(TopicPartition(*tp), timeout=self._timeout)[0] < end:
+                    return False
+            return True
+        finally:
+            consumer.close()
