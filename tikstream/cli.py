@@ -458,13 +458,21 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         jobs = [j for j in jobs if j["id"] == args.job_id]
         if not jobs:
             return _unknown_job(args.job_id, known)
-    rows = [("ID", "TYPE", "STATE", "VERSION", "AUDIENCE", "PENDING FILES", "SENT", "FAILED", "LAST ERROR")]
+    rows = [("ID", "TYPE", "STATE", "VERSION", "AUDIENCE", "PENDING FILES", "SENT", "FAILED", "BACKFILL",
+             "LAST ERROR")]
     for j in jobs:
         rows.append((j["id"], j.get("type", "?"), j.get("state", "?"), j.get("version", ""),
                      str(j.get("audience_id") or "-"), str(j.get("pending_files", "-")), str(j.get("sent", "-")),
-                     str(j.get("failed", "-")), (j.get("last_error") or "")[:60]))
+                     str(j.get("failed", "-")), _backfill(j.get("backfill")), (j.get("last_error") or "")[:60]))
     _print_table(rows)
     return 0
+
+
+def _backfill(progress: Any) -> str:
+    """``existing_users`` progress: state, users sent of users found."""
+    if not isinstance(progress, dict):
+        return "-"
+    return f"{progress.get('state', '?')} {progress.get('sent', 0)}/{progress.get('users') or '?'}"
 
 
 def _loads(value: bytes | None) -> dict[str, Any]:
