@@ -59,6 +59,6 @@ bench: setup kafka-up ## run the benchmarks; results in bench/results/latest.jso
 .PHONY: help setup run test unit lint schemas bench
 
 chaos: setup kafka-up ## fault run: 3 instances, SIGKILLs, a broker restart, TikTok throttling; exits 1 on any loss
-	$(PY) tools/chaos/run.py
+	$(PY) tools/chaos/run.py --out bench/results/chaos.json
 
 .PHONY: chaos

@@ -199,6 +199,7 @@ def main() -> int:
     ap.add_argument("--error-rate", type=float, default=0.05)
     ap.add_argument("--settle", type=float, default=180, help="seconds allowed to converge after the load")
     ap.add_argument("--short", action="store_true", help="the version `make test` runs: 20 s, 2 instances")
+    ap.add_argument("--out", help="merge the figures into this JSON file under the key `chaos`")
     args = ap.parse_args()
     if args.short:
         args.seconds, args.instances, args.rate, args.kill_every, args.restart_broker = 20, 2, 300, 6, False
@@ -248,6 +249,13 @@ def main() -> int:
             "instance_exit_codes": codes,
         }
         print(orjson.dumps(figures, option=orjson.OPT_INDENT_2).decode())
+        if args.out:
+            path = Path(args.out)
+            current = orjson.loads(path.read_bytes()) if path.exists() else {}
+            current["chaos"] = {**figures, "seconds": args.seconds, "instances": args.instances,
+                                "rate_per_s": args.rate, "throttle_rate": args.throttle_rate,
+                                "error_rate": args.error_rate}
+            path.write_bytes(orjson.dumps(current, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
         ok = (not missing and ids_per_user <= 1 and len(audiences) == 1 and members == want_members
               and figures["dlq_records"] == 0 and all(c == 0 for c in codes))
         log("PASS: nothing lost" if ok else f"FAIL: see figures; logs in {run.work}")
