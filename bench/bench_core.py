@@ -14,6 +14,7 @@ import uuid
 from common import bootstrap, delete_topics, median, merge_results, new_topic, produce_triggers
 from confluent_kafka import Consumer
 
+from tikstream.cli import tune_gc
 from tikstream.jobs.models import parse_job
 from tikstream.jobs.registry import JobVersion
 from tikstream.kafka.consumer import TriggerConsumer
@@ -69,6 +70,7 @@ def core(topic: str, n: int) -> float:
     consumer = TriggerConsumer({"bootstrap.servers": bootstrap()}, f"core-{uuid.uuid4().hex}", "earliest")
     processor = Processor(consumer, _NoDLQ(), sinks, metrics)  # type: ignore[arg-type]
     consumer.subscribe([topic], processor.on_assign, processor.on_revoke, processor.on_lost)
+    tune_gc()  # as `tikstream run` does once started
     seen, start = 0, None
     while seen < n:
         got = processor.step(1.0)

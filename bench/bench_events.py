@@ -29,6 +29,7 @@ from common import bootstrap, delete_topics, median, merge_results, new_topic, p
 from emulator_proc import admin_url, running_emulator
 
 from tikstream.auth import AuthStore
+from tikstream.cli import tune_gc
 from tikstream.jobs.models import parse_job
 from tikstream.jobs.registry import JobVersion
 from tikstream.kafka.consumer import TriggerConsumer
@@ -83,6 +84,7 @@ class Pipeline:
         self.consumer = TriggerConsumer(kafka, group, "earliest")
         self.processor = Processor(self.consumer, _NoDLQ(), self.sinks, self.metrics)  # type: ignore[arg-type]
         self.consumer.subscribe([topic], self.processor.on_assign, self.processor.on_revoke, self.processor.on_lost)
+        tune_gc()  # as `tikstream run` does once started
 
     def run_until_sent(self, n: int, timeout: float = 600) -> float:
         """Seconds from the first record consumed until ``n`` events were accepted."""

@@ -120,7 +120,8 @@ class Processor:
         record = self._recorder.record if self._recorder is not None else None
         parked, consumed, committed = self._parked, self.consumed, self.committed
         per_type = self._routed
-        counts: dict[str, int] = {}
+        counts: dict[str, int] = {}  # records per topic, added up per run of a partition
+        run = 0
         tp: Partition = ("", -1)
         is_parked = False
         for msg in msgs:
@@ -130,12 +131,15 @@ class Processor:
             offset = msg.offset()
             topic, part = msg.topic(), msg.partition()
             if part != tp[1] or topic != tp[0]:
+                if run:
+                    counts[tp[0]] = counts.get(tp[0], 0) + run
+                    run = 0
                 tp = (topic, part)
                 if tp not in consumed:  # where this assignment started: already committed, or the reset point
                     committed.setdefault(tp, offset)
                 is_parked = tp in parked
             consumed[tp] = offset + 1
-            counts[topic] = counts.get(topic, 0) + 1
+            run += 1
             if is_parked:
                 parked[tp].append(_Parked(msg, offset))
                 continue
@@ -167,6 +171,8 @@ class Processor:
                     is_parked = True
                     break
                 per_type[route.job_type] = per_type.get(route.job_type, 0) + 1
+        if run:
+            counts[tp[0]] = counts.get(tp[0], 0) + run
         for topic, count in counts.items():
             self._metrics.records_consumed_total.labels(topic).inc(count)
 

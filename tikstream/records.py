@@ -126,8 +126,8 @@ def decode(value: bytes | None, timestamp_ms: int | None, *, max_bytes: int = MA
         seconds = timestamp_ms / 1000.0
     elif type(ts) is int and 0 <= ts < EPOCH_MS_FROM:  # the common cases first, without a call
         seconds = float(ts)
-    elif type(ts) is str and ts in _ts_seen:
-        seconds = _ts_seen[ts]
+    elif type(ts) is str and (seen := _ts_get(ts)) is not None:  # one lookup, not `in` then `[]`
+        seconds = seen
     else:
         try:
             seconds = parse_ts(ts)
@@ -161,6 +161,7 @@ _set_raw = _slot_setter("raw")
 _CACHE_SIZE: Final = 4096
 _slugs_seen: set[str] = set()
 _ts_seen: dict[str, float] = {}
+_ts_get = _ts_seen.get  # the dict is cleared when full, never replaced
 
 
 def _new_slug(audience: str) -> bool:

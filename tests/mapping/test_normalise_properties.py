@@ -114,3 +114,40 @@ def test_ascii_email_case_does_not_matter(raw: str) -> None:
 @given(raw=UUIDISH, field=st.sampled_from(["idfa", "gaid"]))
 def test_maid_events_and_files_agree(raw: str, field: str) -> None:
     assert event_user_value(field, raw, None) == audience_id_value(f"{field.upper()}_SHA256", raw, None)
+
+
+# The ASCII/printable fast paths of the email and phone cleaners must agree with the regular expressions they
+# stand in for (the definitions in the module docstring); these tests pin them to each other.
+EMAIL_PARTS = st.text(alphabet="aZ09.@ +_-\t\n\x1c\x85\u00a0\u2028é", max_size=16)
+
+
+@SETTINGS
+@given(raw=EMAIL_PARTS | EMAILISH | ANY_TEXT)
+def test_email_fast_path_matches_the_regex(raw: str) -> None:
+    from tikstream.mapping.normalise import _EMAIL, _MAX_EMAIL, _email
+
+    s = raw.lower()
+    assert _email(raw) == (s if len(s) <= _MAX_EMAIL and _EMAIL.fullmatch(s) else "")
+
+
+def test_every_whitespace_but_space_is_unprintable() -> None:
+    """The email fast path takes a printable text without " " to hold no whitespace (``\\s``)."""
+    for code in range(0x110000):
+        c = chr(code)
+        assert not (c.isspace() and c.isprintable() and c != " "), hex(code)
+        assert (re.fullmatch(r"\s", c) is not None) == c.isspace(), hex(code)
+
+
+@SETTINGS
+@given(raw=PHONE_TEXT | st.text(alphabet="0123456789٣ +()-xX#", max_size=20) | ANY_TEXT, region=REGIONS)
+def test_phone_fast_path_matches_the_regexes(raw: str, region: str | None) -> None:
+    from tikstream.mapping.normalise import _DIGIT, _LETTER, _MAX_PHONE_DIGITS, _NON_DIGIT, _e164, _phone_e164
+
+    digits = _NON_DIGIT.sub("", raw)
+    plus = raw.find("+")
+    if (_LETTER.search(raw) or not 0 < len(digits) <= _MAX_PHONE_DIGITS
+            or (plus >= 0 and (raw.count("+") > 1 or _DIGIT.search(raw, 0, plus)))):
+        expected = ""
+    else:
+        expected = _e164(digits, plus >= 0, region) or ""
+    assert _phone_e164(raw, region) == expected

@@ -108,8 +108,13 @@ class EventsSink:
         self._held += 1
         if self.paused:
             self._park([item])
-        else:
-            self._add(item)
+            return
+        batch = self._open  # _add, inlined: this runs once per event
+        if not batch:
+            self._opened_at = self._clock()
+        batch.append(item)
+        if len(batch) >= self._batch_max:
+            self._seal()
 
     def poll(self) -> None:
         now = self._clock()
@@ -201,8 +206,10 @@ class EventsSink:
 
     def _outcome(self, batch: Batch, error: BaseException | None) -> None:
         if error is None:
-            for item in batch.items:
-                self._release(item)
+            self._held -= len(batch)
+            parked = self._owed.release_items(batch.items)  # one call per batch, not two per event
+            for item in parked:
+                self._desk.delivered(item)
             self.sent += len(batch)
             self._sent_total.inc(len(batch))
         elif is_authorization_error(error):

@@ -166,6 +166,28 @@ class OwedOffsets:
         if not counts:
             del self._owed[partition]
 
+    def release_items(self, items: Iterable[Item]) -> list[Item]:
+        """``release`` the offset of each item that owes one; returns the others (read back from parking)."""
+        owed = self._owed
+        others: list[Item] = []
+        for item in items:
+            if item.origin is not None:
+                others.append(item)
+                continue
+            counts = owed.get(item.partition)
+            if counts is None:
+                continue
+            n = counts.get(item.offset)
+            if n is None:
+                continue
+            if n > 1:
+                counts[item.offset] = n - 1
+                continue
+            del counts[item.offset]
+            if not counts:
+                del owed[item.partition]
+        return others
+
     def lowest(self) -> Mapping[Partition, int]:
         return {p: min(counts) for p, counts in self._owed.items()}
 
