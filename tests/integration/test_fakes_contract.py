@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from conftest import produce  # noqa: E402
-from fakes import FakeConsumer, FakeDeadLetters  # noqa: E402
+from conftest import produce
+from fakes import FakeConsumer, FakeDeadLetters
 
-from tikstream.kafka.consumer import TriggerConsumer  # noqa: E402
-from tikstream.kafka.dlq import DeadLetterWriter  # noqa: E402
-from tikstream.metrics import Metrics  # noqa: E402
+from tikstream.kafka.consumer import TriggerConsumer
+from tikstream.kafka.dlq import DeadLetterWriter
+from tikstream.metrics import Metrics
 
 Partition = tuple[str, int]
 
