@@ -2,9 +2,9 @@
 
 Each run uses a fresh consumer group over the same 6-partition topic of web triggers, real `tikstream run`
 processes (the CLI, as deployed) and the emulator, until the emulator has accepted every event.
-``scaleout_speedup`` is the two-instance rate over the one-instance rate; this machine has two cores, which the broker and the emulator share. The rate is measured
-from a quarter of the events to the last, so process start-up and the first joins and rebalances of the
-group are left out.
+``scaleout_speedup`` is the two-instance rate over the one-instance rate; this machine has two cores, which
+the broker and the emulator share. The rate is measured from a quarter of the events to the last, so process
+start-up and the first joins and rebalances of the group are left out.
 """
 
 from __future__ import annotations
