@@ -1,6 +1,6 @@
 """Decode throughput of ``tikstream.records.decode`` on typical ~300-byte trigger records.
 
-Run: ``python bench/bench_decode.py [--seconds S] [--out bench/results/decode.json]``. Prints one JSON object
+Run: ``python bench/bench_decode.py [--seconds S] [--out bench/results/latest.json]``. Prints one JSON object
 with decodes per second for each ``ts`` form, and for ``orjson.loads`` alone as the floor.
 """
 
@@ -70,9 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     result["orjson_loads_per_s"] = round(rate(orjson.loads, values, args.seconds))
     text = json.dumps(result, indent=2, sort_keys=True)
     sys.stdout.write(text + "\n")
-    if args.out:
+    if args.out:  # merged under "decode": the other benchmarks' figures in the same file stay
+        current = json.loads(args.out.read_text()) if args.out.exists() else {}
+        current["decode"] = result
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+        args.out.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
     return 0
 
 

@@ -29,9 +29,9 @@ READING = """## Reading these figures
   in the same run.
 - `core_ratio` (consume, decode, route, a no-op sink, commits) against the bare `consume(1000)` loop: the
   JSON parse of each record alone costs about as much as the bare loop's whole per-record cost, so 0.5 is
-  at the edge of what one CPython process can do; measured 0.42-0.47.
+  at the edge of what one CPython process can do; measured 0.40-0.47.
 - `events_e2e_per_s`: Kafka -> poll loop -> web sink (3 hashed identifiers, properties, page) -> emulator
-  over HTTP, 1,000 events per request. 28-42k events/s here, 2-3.5 times RudderStack's 12k/s transform-only
+  over HTTP, 1,000 events per request. 27-42k events/s here, 2-3.5 times RudderStack's 12k/s transform-only
   figure per core, one request per 1,000 events where Segment sends one per event. The goal of ten times
   (about 120k/s) is not reached: the poll thread costs about 20 us per event (decode 2.4, mapping and
   hashing about 9, the rest sink and loop), and the emulator takes another 7-13 us per event on the same two
@@ -39,7 +39,7 @@ READING = """## Reading these figures
   mapping spread over processes or a native mapper.
 - `scaleout_*`: the same load through one and two `tikstream run` processes in one group, measured in the
   steady state (a quarter of the events to the last). Two cores are shared with the broker and the emulator,
-  so 1.38x is close to what this machine has to give.
+  so the speed-up is 0.97-1.38x here: with one instance the machine is already nearly saturated.
 - `chaos`: `make chaos` (3 instances, SIGKILL every 8 s, one broker restart, 20 % throttling and 5 % errors
   at the emulator); zero events missing, one audience with exactly the expected members, nothing in the DLQ.
 """
