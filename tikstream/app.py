@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from tikstream.errors import ConfigError
 from tikstream.jobs.registry import JobRegistry, JobVersion
 from tikstream.kafka.admin import COMPACTED, TopicSpec, ensure_topics
 from tikstream.kafka.config_topic import ConfigTopicReader
@@ -76,8 +77,6 @@ class App:
         self.status = StatusServer(settings.http_port, self.metrics, self.health, self.ready, self.jobs)
 
     def _build(self, builders: Mapping[str, SinkBuilder], version: JobVersion) -> Sink:
-        from tikstream.errors import ConfigError
-
         builder = builders.get(version.job.type)
         if builder is None:
             raise ConfigError(f"no sink for job type {version.job.type!r} in this build")

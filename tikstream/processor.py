@@ -198,7 +198,7 @@ class Processor:
             self._parked[tp] = queue = deque()
             self._consumer.pause([tp])
             self._metrics.paused_partitions.set(len(self._parked))
-        queue.appendleft(item) if queue and queue[0].offset > item.offset else queue.append(item)
+        queue.append(item)  # parking always happens in offset order: the queue stays sorted
 
     def _offer_parked(self) -> None:
         if not self._parked:

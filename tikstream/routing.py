@@ -19,36 +19,23 @@ class Route:
 
 
 class RoutingTable:
-    """Routes by audience slug, then by trigger kind and production time."""
+    """Routes by trigger kind, then audience slug, then production time."""
 
-    __slots__ = ("_by_audience", "by_event", "routes")
+    __slots__ = ("by_event",)
 
     def __init__(self, entries: Iterable[tuple[Iterable[str], Route]] = ()) -> None:
-        by_audience: dict[str, list[Route]] = {}
-        routes = []
+        by_event: dict[str, dict[str, list[Route]]] = {"enter": {}, "exit": {}}
         for audiences, route in entries:
-            routes.append(route)
-            for audience in audiences:
-                by_audience.setdefault(audience, []).append(route)
-        self._by_audience: Mapping[str, tuple[Route, ...]] = MappingProxyType(
-            {a: tuple(rs) for a, rs in by_audience.items()}
-        )
-        self.routes: tuple[Route, ...] = tuple(routes)
+            for event in route.events:
+                for audience in audiences:
+                    by_event[event].setdefault(audience, []).append(route)
         self.by_event: Mapping[str, Mapping[str, tuple[Route, ...]]] = MappingProxyType({
-            event: MappingProxyType({
-                a: tuple(r for r in rs if event in r.events) for a, rs in self._by_audience.items()
-                if any(event in r.events for r in rs)
-            })
-            for event in ("enter", "exit")
+            event: MappingProxyType({a: tuple(rs) for a, rs in by_audience.items()})
+            for event, by_audience in by_event.items()
         })
-        """For the poll loop's hot path: ``by_event[event][audience]`` -> the routes wanting that kind
-        (before the creation-time check)."""
+        """``by_event[event][audience]`` -> the routes wanting that kind, before the creation-time check; the
+        poll loop's hot path reads it directly, with the same rule as ``route``."""
 
     def route(self, audience: str, event: str, produced_at: float) -> list[Route]:
-        candidates = self._by_audience.get(audience)
-        if not candidates:
-            return []
-        return [r for r in candidates if event in r.events and produced_at >= r.not_before]
-
-
-EMPTY = RoutingTable()
+        candidates = self.by_event.get(event, {}).get(audience, ())
+        return [r for r in candidates if produced_at >= r.not_before]

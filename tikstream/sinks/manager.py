@@ -10,6 +10,7 @@ replay --job`` and other jobs keep flowing.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -104,8 +105,6 @@ class SinkManager:
             sink.drop(partitions)
 
     def flush(self, timeout: float) -> bool:
-        import time
-
         deadline = time.monotonic() + timeout
         ok = True
         for sink in self.sinks():
