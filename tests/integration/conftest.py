@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+from emulator_proc import running_emulator
 from kafka_broker import bootstrap, wait_ready
 
 
@@ -64,3 +65,10 @@ def produce(kafka_config: dict[str, str], topic: str, records: Iterable[tuple[by
             p.poll(0)
     assert p.flush(60) == 0
     return n
+
+
+@pytest.fixture
+def emulator() -> Iterator[str]:
+    """The emulator for audience tests: audiences ready after 2 s, no 1,000-member rule."""
+    with running_emulator("--audience-ready-seconds", "2", "--min-audience-size", "0") as base:
+        yield base

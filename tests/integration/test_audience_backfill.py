@@ -18,7 +18,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from conftest import produce
-from emulator_proc import admin_url, running_emulator
+from emulator_proc import admin_url
 
 ADVERTISER = "7000000000000000000"
 USERS = 100_000
@@ -54,12 +53,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def emulator() -> Iterator[str]:
-    with running_emulator("--audience-ready-seconds", "2", "--min-audience-size", "0") as base:
-        yield base
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import httpx
 import orjson
 import pytest
 from conftest import produce
-from emulator_proc import admin_url, running_emulator
+from emulator_proc import admin_url
 
 from tikstream.kafka.config_topic import publish
 
@@ -47,12 +46,6 @@ def phases() -> list[list[tuple[bytes, bytes]]]:
 
 
 EXPECTED = {email_hash(i) for i in range(20_000) if i < 1_000 or i >= 5_000}
-
-
-@pytest.fixture
-def emulator() -> Iterator[str]:
-    with running_emulator("--audience-ready-seconds", "2", "--min-audience-size", "0") as base:
-        yield base
 
 
 @pytest.fixture
