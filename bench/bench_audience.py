@@ -55,21 +55,32 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=500_000)
     parser.add_argument("--out")
     args = parser.parse_args()
-    job = AudienceExportJob(id="bench", type="audience_export", auth="a", audience="bench_aud",
-                            advertiser_id="7000000000000000000",
-                            identifiers={"user.email": "EMAIL_SHA256", "user.phone": "PHONE_SHA256"},
-                            flush_interval_seconds=86_400, flush_max_users=args.users + 1)
+    job = AudienceExportJob(
+        id="bench",
+        type="audience_export",
+        auth="a",
+        audience="bench_aud",
+        advertiser_id="7000000000000000000",
+        identifiers={"user.email": "EMAIL_SHA256", "user.phone": "PHONE_SHA256"},
+        flush_interval_seconds=86_400,
+        flush_max_users=args.users + 1,
+    )
     layout = FileLayout(job.identifiers, None)
-    with running_emulator("--min-audience-size", "0") as base, TikTokClient(base, timeout=300) as client, \
-            tempfile.TemporaryDirectory() as tmp:
+    with (
+        running_emulator("--min-audience-size", "0") as base,
+        TikTokClient(base, timeout=300) as client,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         kafka = AudienceKafka({"bootstrap.servers": bootstrap()}, f"bench-{uuid.uuid4().hex[:8]}")
         shipper = Shipper(job, layout, Store(client, kafka, job.advertiser_id))
         sink = AudienceExportSink(job, Path(tmp), shipper, layout=layout)
         tp = ("bench", 0)
         start = time.perf_counter()
         for i in range(args.users):
-            doc = {"user_id": f"user-{i}", "user": {"email": f"User{i}@Example.com",
-                                                   "phone": f"+1 213 373 {i % 10000:04d}"}}
+            doc = {
+                "user_id": f"user-{i}",
+                "user": {"email": f"User{i}@Example.com", "phone": f"+1 213 373 {i % 10000:04d}"},
+            }
             sink.submit(Trigger("bench_aud", "enter", f"user-{i}", 0.0, doc), tp, i)
         submit_s = time.perf_counter() - start
         rss_batch = peak_rss_mb()
@@ -78,13 +89,16 @@ def main() -> int:
         flush_s = time.perf_counter() - start
         sink.close()
         kafka.close()
-    merge_results(args.out, {
-        "audience_batch_rss_mb": round(max(rss_batch, peak_rss_mb()), 1),
-        "audience_batch_rss_mb_before_flush": round(rss_batch, 1),
-        "audience_flush_seconds": round(flush_s, 2),
-        "audience_submit_per_second": round(args.users / submit_s),
-        "audience_batch_users": args.users,
-    })
+    merge_results(
+        args.out,
+        {
+            "audience_batch_rss_mb": round(max(rss_batch, peak_rss_mb()), 1),
+            "audience_batch_rss_mb_before_flush": round(rss_batch, 1),
+            "audience_flush_seconds": round(flush_s, 2),
+            "audience_submit_per_second": round(args.users / submit_s),
+            "audience_batch_users": args.users,
+        },
+    )
     return 0
 
 

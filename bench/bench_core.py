@@ -27,9 +27,16 @@ PARTITIONS = 4
 
 
 def bare(topic: str, n: int) -> float:
-    c = Consumer({"bootstrap.servers": bootstrap(), "group.id": f"bare-{uuid.uuid4().hex}",
-                  "auto.offset.reset": "earliest", "enable.auto.commit": False, "fetch.wait.max.ms": 100,
-                  "queued.max.messages.kbytes": 65536})
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap(),
+            "group.id": f"bare-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "fetch.wait.max.ms": 100,
+            "queued.max.messages.kbytes": 65536,
+        }
+    )
     c.subscribe([topic])
     seen, start = 0, None
     while seen < n:
@@ -62,9 +69,19 @@ class _NoDLQ:
 
 def core(topic: str, n: int) -> float:
     metrics = Metrics()
-    job = parse_job({"id": "bench", "type": "web_events", "auth": "a", "audiences": ["bench_aud"],
-                     "triggers": ["enter", "exit"], "pixel_code": "C4ABCDEF", "event_name": "Purchase",
-                     "page_url_field": "user.page", "identifiers": {"user.email": "email"}})
+    job = parse_job(
+        {
+            "id": "bench",
+            "type": "web_events",
+            "auth": "a",
+            "audiences": ["bench_aud"],
+            "triggers": ["enter", "exit"],
+            "pixel_code": "C4ABCDEF",
+            "event_name": "Purchase",
+            "page_url_field": "user.page",
+            "identifiers": {"user.email": "email"},
+        }
+    )
     sinks = SinkManager(lambda v: NullSink(), lambda v, r: NullSink(), metrics)
     sinks.sync({"bench": JobVersion(job, "0:0", 0.0)}, 1)
     consumer = TriggerConsumer({"bootstrap.servers": bootstrap()}, f"core-{uuid.uuid4().hex}", "earliest")
@@ -99,8 +116,15 @@ def main() -> None:
     finally:
         delete_topics(topic)
     b, c = median(bares), median(cores)
-    merge_results(args.out, {"bare_consume_records_per_s": round(b), "core_records_per_s": round(c),
-                             "core_ratio": round(c / b, 3), "core_bench_records": args.records})
+    merge_results(
+        args.out,
+        {
+            "bare_consume_records_per_s": round(b),
+            "core_records_per_s": round(c),
+            "core_ratio": round(c / b, 3),
+            "core_bench_records": args.records,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 Starts the emulator as a child process, opens ``--connections`` keep-alive connections that post valid
 1,000-event web batches (unique ``event_id``s, hashed user fields, properties) for ``--seconds``, and counts the
 events answered with code 0. Prints ``{"emulator_events_per_s": N, "emulator_cpu_ms_per_1000_events": C}``;
-``--out FILE`` merges them into FILE. C is the emulator process's CPU time per 1,000 events: at one full core,
-N = 10**6 / C, so a low N with a low C means a busy machine, not a slow emulator.
+``--out FILE`` merges them into FILE. C is the CPU time per 1,000 events of the whole emulator (the serving
+process and its track-check workers, ``--check-workers``): with K cores free for it, N can reach K * 10**6 / C,
+so a low N with a low C means a busy machine, not a slow emulator.
 
 The client speaks raw HTTP/1.1 over asyncio streams so that it takes little of the CPU the emulator needs.
 """
@@ -89,7 +90,7 @@ async def measure(base_url: str, seconds: float, connections: int) -> float:
 
 def _emulator_cpu_seconds(base_url: str) -> float:
     state = httpx.get(base_url.removesuffix("/open_api/v1.3") + "/_emulator/state", timeout=60).json()
-    return float(state["process"]["cpu_seconds"])
+    return float(state["process"]["cpu_seconds_total"])
 
 
 async def measure_with_cpu(base_url: str, seconds: float, connections: int) -> tuple[float, float]:

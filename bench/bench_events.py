@@ -44,11 +44,19 @@ from tikstream.sinks.manager import SinkManager
 from tikstream.tiktok.client import TikTokClient
 
 PARTITIONS = 4
-JOB = {"id": "bench-web", "type": "web_events", "auth": "pixel", "audiences": ["bench_aud"],
-       "triggers": ["enter", "exit"], "pixel_code": "C4ABCDEF", "event_name": "Purchase", "page_url_field": "user.page",
-       "identifiers": {"user.email": "email", "user.phone": "phone", "user_id": "external_id"},
-       "properties": {"user.order_total": "value", "user.currency": "currency"},
-       "created_at": "2020-01-01T00:00:00Z"}
+JOB = {
+    "id": "bench-web",
+    "type": "web_events",
+    "auth": "pixel",
+    "audiences": ["bench_aud"],
+    "triggers": ["enter", "exit"],
+    "pixel_code": "C4ABCDEF",
+    "event_name": "Purchase",
+    "page_url_field": "user.page",
+    "identifiers": {"user.email": "email", "user.phone": "phone", "user_id": "external_id"},
+    "properties": {"user.order_total": "value", "user.currency": "currency"},
+    "created_at": "2020-01-01T00:00:00Z",
+}
 
 
 class _NoDLQ:
@@ -74,8 +82,16 @@ class Pipeline:
         self.client = TikTokClient(base_url, metrics=self.metrics)
         group = f"bench-events-{uuid.uuid4().hex[:8]}"
         kafka = {"bootstrap.servers": bootstrap()}
-        ctx = SinkContext(self.metrics, _NoDLQ(), kafka, group, Path(tempfile.gettempdir()), base_url,  # type: ignore[arg-type]
-                          AuthStore(auth_path), self.client)
+        ctx = SinkContext(
+            self.metrics,
+            _NoDLQ(),
+            kafka,
+            group,
+            Path(tempfile.gettempdir()),
+            base_url,  # type: ignore[arg-type]
+            AuthStore(auth_path),
+            self.client,
+        )
         sink = build_events_sink(JobVersion(parse_job(JOB), "0:0", 0.0), ctx)
         assert isinstance(sink, EventsSink)
         self.sink = sink
@@ -156,7 +172,8 @@ def latency(rate: int, seconds: float, base_url: str, auth_path: Path) -> dict[s
         pipeline = Pipeline(topic, base_url, auth_path)
         pipeline.serve(time.monotonic() + 8)  # joined the group, idle
         producer = multiprocessing.get_context("spawn").Process(
-            target=_paced_producer, args=(topic, rate, seconds, str(times_path)))
+            target=_paced_producer, args=(topic, rate, seconds, str(times_path))
+        )
         producer.start()
         total = int(rate * seconds)
         deadline = time.monotonic() + seconds + 60
@@ -172,8 +189,12 @@ def latency(rate: int, seconds: float, base_url: str, auth_path: Path) -> dict[s
         received = emulator_state(base_url, "?events=1")["events"]["list"]
         lat = sorted(e["received_at"] - by_id[e["event_id"]] for e in received if e["event_id"] in by_id)
         assert len(lat) >= total, f"{len(lat)} of {total} events received"
-        return {"p50": statistics.median(lat), "p99": lat[int(0.99 * (len(lat) - 1))], "max": lat[-1],
-                "events": float(len(lat))}
+        return {
+            "p50": statistics.median(lat),
+            "p99": lat[int(0.99 * (len(lat) - 1))],
+            "max": lat[-1],
+            "events": float(len(lat)),
+        }
     finally:
         delete_topics(topic)
         times_path.unlink(missing_ok=True)
@@ -189,8 +210,9 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         auth_path = Path(tmp) / "auth.json"
-        auth_path.write_bytes(orjson.dumps({"authorizations": {
-            "pixel": {"kind": "events_token", "access_token": "bench-token"}}}))
+        auth_path.write_bytes(
+            orjson.dumps({"authorizations": {"pixel": {"kind": "events_token", "access_token": "bench-token"}}})
+        )
         with running_emulator("--max-events-kept", str(max(200_000, 2 * args.rate * int(args.seconds)))) as base:
             topic = new_topic(PARTITIONS, "bench-events")
             try:
@@ -205,14 +227,25 @@ def main() -> None:
                 delete_topics(topic)
             lat = latency(args.rate, args.seconds, base, auth_path)
     b, e = median(bares), median(rates)
-    merge_results(args.out, {
-        "events_e2e_per_s": round(e), "events_ratio": round(e / b, 3), "events_bare_consume_per_s": round(b),
-        "batch_fill": round(median(fills), 3), "events_latency_p99_s": round(lat["p99"], 3),
-        "events_latency": {"p50_s": round(lat["p50"], 3), "p99_s": round(lat["p99"], 3),
-                           "max_s": round(lat["max"], 3), "offered_per_s": args.rate, "seconds": args.seconds,
-                           "events": int(lat["events"])},
-        "events_bench_records": args.records,
-    })
+    merge_results(
+        args.out,
+        {
+            "events_e2e_per_s": round(e),
+            "events_ratio": round(e / b, 3),
+            "events_bare_consume_per_s": round(b),
+            "batch_fill": round(median(fills), 3),
+            "events_latency_p99_s": round(lat["p99"], 3),
+            "events_latency": {
+                "p50_s": round(lat["p50"], 3),
+                "p99_s": round(lat["p99"], 3),
+                "max_s": round(lat["max"], 3),
+                "offered_per_s": args.rate,
+                "seconds": args.seconds,
+                "events": int(lat["events"]),
+            },
+            "events_bench_records": args.records,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,9 @@ from tikstream.mapping.normalise import Normaliser, audience_normaliser, event_n
 POOL = 10_000
 
 
-def rate(fn: Normaliser, values: list[Any], seconds: float, before_pass: Callable[[], object] | None = None,
-         repeat: int = 5) -> float:
+def rate(
+    fn: Normaliser, values: list[Any], seconds: float, before_pass: Callable[[], object] | None = None, repeat: int = 5
+) -> float:
     """Best of ``repeat`` runs of ``seconds / repeat`` each: the least disturbed by other processes."""
     best = 0.0
     for _ in range(repeat):
@@ -75,8 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="JSON file to merge the results into, under 'normalise'")
     args = parser.parse_args(argv)
     result: dict[str, object] = {
-        "python": sys.version.split()[0], "pinned_to_one_core": pin_one_core(),
-        "phone_cache_size": normalise.PHONE_CACHE_SIZE, "pool": POOL,
+        "python": sys.version.split()[0],
+        "pinned_to_one_core": pin_one_core(),
+        "phone_cache_size": normalise.PHONE_CACHE_SIZE,
+        "pool": POOL,
     }
     for name, (fn, values, before_pass) in cases().items():
         assert all(fn(v)[0] is not None for v in values), name  # every sample is a valid value

@@ -25,11 +25,19 @@ from common import bootstrap, delete_topics, merge_results, new_topic, produce_t
 from emulator_proc import admin_url, running_emulator
 
 ROOT = Path(__file__).resolve().parents[1]
-JOB = {"id": "scale-web", "type": "web_events", "auth": "pixel", "audiences": ["bench_aud"],
-       "triggers": ["enter", "exit"], "pixel_code": "C4ABCDEF", "event_name": "Purchase", "page_url_field": "user.page",
-       "identifiers": {"user.email": "email", "user.phone": "phone", "user_id": "external_id"},
-       "properties": {"user.order_total": "value", "user.currency": "currency"},
-       "created_at": "2020-01-01T00:00:00Z"}
+JOB = {
+    "id": "scale-web",
+    "type": "web_events",
+    "auth": "pixel",
+    "audiences": ["bench_aud"],
+    "triggers": ["enter", "exit"],
+    "pixel_code": "C4ABCDEF",
+    "event_name": "Purchase",
+    "page_url_field": "user.page",
+    "identifiers": {"user.email": "email", "user.phone": "phone", "user_id": "external_id"},
+    "properties": {"user.order_total": "value", "user.currency": "currency"},
+    "created_at": "2020-01-01T00:00:00Z",
+}
 
 
 def unique_events(base_url: str) -> int:
@@ -39,20 +47,38 @@ def unique_events(base_url: str) -> int:
 def run(instances: int, topic: str, n: int, base_url: str, work: Path) -> float:
     httpx.post(admin_url(base_url, "reset"), timeout=30)
     group = f"scale-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "TIKSTREAM_BOOTSTRAP_SERVERS": bootstrap(), "TIKSTREAM_TRIGGER_TOPICS": topic,
-           "TIKSTREAM_CONFIG_TOPIC": f"{group}.jobs", "TIKSTREAM_DLQ_TOPIC": f"{group}.dlq",
-           "TIKSTREAM_GROUP_ID": group, "TIKSTREAM_TIKTOK_BASE_URL": base_url, "TIKSTREAM_HTTP_PORT": "0",
-           "TIKSTREAM_AUTH_FILE": str(work / "auth.json"), "TIKSTREAM_STATE_DIR": str(work / group)}
+    env = {
+        **os.environ,
+        "TIKSTREAM_BOOTSTRAP_SERVERS": bootstrap(),
+        "TIKSTREAM_TRIGGER_TOPICS": topic,
+        "TIKSTREAM_CONFIG_TOPIC": f"{group}.jobs",
+        "TIKSTREAM_DLQ_TOPIC": f"{group}.dlq",
+        "TIKSTREAM_GROUP_ID": group,
+        "TIKSTREAM_TIKTOK_BASE_URL": base_url,
+        "TIKSTREAM_HTTP_PORT": "0",
+        "TIKSTREAM_AUTH_FILE": str(work / "auth.json"),
+        "TIKSTREAM_STATE_DIR": str(work / group),
+    }
     job = work / "job.json"
     job.write_bytes(orjson.dumps(JOB))
-    applied = subprocess.run([sys.executable, "-m", "tikstream.cli", "jobs", "apply", "-f", str(job)], env=env,
-                             capture_output=True, text=True)
+    applied = subprocess.run(
+        [sys.executable, "-m", "tikstream.cli", "jobs", "apply", "-f", str(job)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if applied.returncode != 0:
         raise RuntimeError(f"jobs apply failed: {applied.stderr[-2000:]}")
     launched = time.monotonic()
-    procs = [subprocess.Popen([sys.executable, "-m", "tikstream.cli", "run"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=open(work / f"{group}-{i}.log", "wb"))  # noqa: SIM115
-             for i in range(instances)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tikstream.cli", "run"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(work / f"{group}-{i}.log", "wb"),
+        )  # noqa: SIM115
+        for i in range(instances)
+    ]
     try:
         # steady state: from a quarter to all of the events, so process start-up and the group's first
         # joins and rebalances (each instance joining moves partitions) are not counted as throughput
@@ -84,15 +110,22 @@ def main() -> None:
         produce_triggers(topic, args.records)
         with tempfile.TemporaryDirectory() as tmp, running_emulator("--max-events-kept", "1000") as base_url:
             work = Path(tmp)
-            (work / "auth.json").write_bytes(orjson.dumps(
-                {"authorizations": {"pixel": {"kind": "events_token", "access_token": "bench-token"}}}))
+            (work / "auth.json").write_bytes(
+                orjson.dumps({"authorizations": {"pixel": {"kind": "events_token", "access_token": "bench-token"}}})
+            )
             one = run(1, topic, args.records, base_url, work)
             two = run(2, topic, args.records, base_url, work)
     finally:
         delete_topics(topic)
-    merge_results(args.out, {"scaleout_one_instance_events_per_s": round(one),
-                             "scaleout_two_instances_events_per_s": round(two),
-                             "scaleout_speedup": round(two / one, 2), "scaleout_records": args.records})
+    merge_results(
+        args.out,
+        {
+            "scaleout_one_instance_events_per_s": round(one),
+            "scaleout_two_instances_events_per_s": round(two),
+            "scaleout_speedup": round(two / one, 2),
+            "scaleout_records": args.records,
+        },
+    )
 
 
 if __name__ == "__main__":

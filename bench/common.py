@@ -54,19 +54,35 @@ def delete_topics(*names: str) -> None:
 
 
 def sample_trigger(i: int, audience: str = "bench_aud") -> bytes:
-    return orjson.dumps({
-        "audience": audience, "event": "enter" if i % 4 else "exit", "user_id": f"user-{i}",
-        "ts": "2026-11-24T10:15:00Z",
-        "user": {"email": f" User{i}@Example.com ", "phone": f"+1 (213) 373-{i % 10000:04d}",
-                 "order_total": 46.0 + i % 100, "currency": "USD", "page": f"https://shop.example/p/{i % 500}"},
-    })
+    return orjson.dumps(
+        {
+            "audience": audience,
+            "event": "enter" if i % 4 else "exit",
+            "user_id": f"user-{i}",
+            "ts": "2026-11-24T10:15:00Z",
+            "user": {
+                "email": f" User{i}@Example.com ",
+                "phone": f"+1 (213) 373-{i % 10000:04d}",
+                "order_total": 46.0 + i % 100,
+                "currency": "USD",
+                "page": f"https://shop.example/p/{i % 500}",
+            },
+        }
+    )
 
 
 def produce_triggers(topic: str, n: int, audience: str = "bench_aud") -> None:
     from confluent_kafka import Producer
 
-    p = Producer({"bootstrap.servers": bootstrap(), "linger.ms": 50, "batch.num.messages": 10000,
-                  "queue.buffering.max.messages": 500000, "compression.type": "lz4"})
+    p = Producer(
+        {
+            "bootstrap.servers": bootstrap(),
+            "linger.ms": 50,
+            "batch.num.messages": 10000,
+            "queue.buffering.max.messages": 500000,
+            "compression.type": "lz4",
+        }
+    )
     for i in range(n):
         value = sample_trigger(i, audience)
         while True:

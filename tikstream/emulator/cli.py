@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 from aiohttp import web
 
+from tikstream.emulator.checkpool import TrackChecker, default_workers
 from tikstream.emulator.options import (
     DEFAULT_ADVERTISER_IDS,
     DEFAULT_APP_ID,
@@ -63,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout-rate", type=_rate, default=0.0, help="fraction that hang --timeout-seconds")
     p.add_argument("--timeout-seconds", type=_non_negative, default=30.0)
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument(
+        "--check-workers",
+        type=int,
+        default=default_workers(),
+        help="processes that decode and check /event/track/ bodies; 0 checks them in the serving process "
+        "(default: 2 with two or more CPUs, else 0)",
+    )
     return p
 
 
@@ -83,9 +91,9 @@ def options_from(args: argparse.Namespace) -> EmulatorOptions:
     )
 
 
-async def serve(options: EmulatorOptions) -> None:
+async def serve(options: EmulatorOptions, checker: TrackChecker | None = None) -> None:
     """Serve until SIGTERM or SIGINT."""
-    app = create_app(options)
+    app = create_app(options, checker)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, options.host, options.port, shutdown_timeout=1.0)
@@ -105,10 +113,21 @@ async def serve(options: EmulatorOptions) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.check_workers < 0:
+        print("emulator: --check-workers must not be negative", file=sys.stderr)
+        return 2
     try:
         options = options_from(args)
-        asyncio.run(serve(options))
+        # Workers are forked here, before the event loop or any thread exists.
+        checker = TrackChecker(args.check_workers)
     except (OSError, ValueError, yaml.YAMLError) as exc:
         print(f"emulator: {exc}", file=sys.stderr)
         return 2
+    try:
+        asyncio.run(serve(options, checker))
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        print(f"emulator: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        checker.close()
     return 0

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from tikstream.emulator.audiences import AudienceBook
+from tikstream.emulator.checkpool import TrackChecker
 from tikstream.emulator.clock import Clock
 from tikstream.emulator.envelope import RequestIds
 from tikstream.emulator.eventstore import EventStore
@@ -21,8 +22,10 @@ from tikstream.emulator.tokens import Grant, TokenRegistry, load_auth_file
 class Emulator:
     """Everything the emulator remembers. ``reset()`` returns it to how it started."""
 
-    def __init__(self, options: EmulatorOptions) -> None:
+    def __init__(self, options: EmulatorOptions, checker: TrackChecker | None = None) -> None:
         self.options = options
+        #: Not state: where track bodies are checked (``reset()`` keeps it).
+        self.checker = checker or TrackChecker(0)
         self.ids = RequestIds()
         self.reset()
 

@@ -23,6 +23,7 @@ import yaml
 from aiohttp import web
 
 from tikstream.emulator.audiences import Audience, Operation
+from tikstream.emulator.checkpool import cpu_seconds
 from tikstream.emulator.context import Emulator, emulator
 from tikstream.emulator.options import updated
 from tikstream.emulator.tokens import grant_from_entry
@@ -81,9 +82,24 @@ async def state(request: web.Request) -> web.StreamResponse:
             "files": emu.files.snapshot(),
             "requests": emu.log.counters,
             "settings": emu.settings(),
-            "process": {"pid": os.getpid(), "cpu_seconds": time.process_time()},
+            "process": _process(emu),
         }
     )
+
+
+def _process(emu: Emulator) -> dict[str, Any]:
+    """CPU seconds of the serving process and of each track-check worker, their sum, and where track bodies
+    were checked."""
+    checker = emu.checker
+    workers = [{"pid": pid, "cpu_seconds": cpu_seconds(pid)} for pid in checker.worker_pids()]
+    own = time.process_time()
+    return {
+        "pid": os.getpid(),
+        "cpu_seconds": own,
+        "workers": workers,
+        "cpu_seconds_total": own + sum(w["cpu_seconds"] for w in workers),
+        "track_checks": {"in_workers": checker.in_workers, "in_place": checker.in_place},
+    }
 
 
 async def requests(request: web.Request) -> web.StreamResponse:

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from tikstream.emulator.context import EVENTS_KEY, Emulator
-from tikstream.emulator.events import answer, check_body
+from tikstream.emulator.events import answer
 from tikstream.emulator.tokens import allow_events
 
 
@@ -15,7 +15,7 @@ async def track(request: web.Request, emu: Emulator) -> dict[str, Any]:
     """Token, top level, permission for the source, then every item; the batch is kept whole or not at all."""
     grant = emu.grant(request)
     body = await request.read()
-    checked = check_body(body)
+    checked = await emu.checker.check(body)
     request[EVENTS_KEY] = checked.size
     if not checked.source:
         answer(checked)

@@ -15,6 +15,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from tikstream.emulator import handlers_admin, handlers_dmp, handlers_events, handlers_oauth
+from tikstream.emulator.checkpool import MAX_BODY_BYTES, TrackChecker
 from tikstream.emulator.context import EMULATOR, EVENTS_KEY, Emulator
 from tikstream.emulator.envelope import (
     MSG_OK,
@@ -30,7 +31,6 @@ from tikstream.emulator.faults import Fault
 from tikstream.emulator.options import EmulatorOptions
 
 API_PREFIX: Final = "/open_api/v1.3"
-MAX_BODY_BYTES: Final = 64 * 1024 * 1024
 
 ApiHandler = Callable[[web.Request, Emulator], Awaitable[Any]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -106,10 +106,11 @@ _API_ROUTES: Final[tuple[tuple[str, str, ApiHandler], ...]] = (
 )
 
 
-def create_app(options: EmulatorOptions) -> web.Application:
-    """The emulator as an aiohttp application (not yet serving)."""
+def create_app(options: EmulatorOptions, checker: TrackChecker | None = None) -> web.Application:
+    """The emulator as an aiohttp application (not yet serving); track bodies are checked by ``checker``
+    (default: in the serving process)."""
     app = web.Application(middlewares=[not_found], client_max_size=MAX_BODY_BYTES)
-    app[EMULATOR] = Emulator(options)
+    app[EMULATOR] = Emulator(options, checker)
     for method, path, handler in _API_ROUTES:
         app.router.add_route(method, API_PREFIX + path, api(handler))
     app.router.add_get("/portal/auth", handlers_oauth.portal_auth)
