@@ -75,8 +75,8 @@ def run(instances: int, topic: str, n: int, base_url: str, work: Path) -> float:
             [sys.executable, "-m", "tikstream.cli", "run"],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=open(work / f"{group}-{i}.log", "wb"),
-        )  # noqa: SIM115
+            stderr=open(work / f"{group}-{i}.log", "wb"),  # noqa: SIM115 - closed when the process ends
+        )
         for i in range(instances)
     ]
     try:

@@ -50,10 +50,11 @@ READING = """## Reading these figures
   hashing about 9, the rest sink and loop), and the emulator takes another 7-13 us per event on the same two
   cores. `events_ratio` (0.03) compares with a bare loop that does no work at all; closing it needs the
   mapping spread over processes or a native mapper.
-- `emulator_events_per_s`: valid 1,000-event web batches posted over 4 keep-alive connections to the emulator
-  with its default two track-check worker processes (`--check-workers`); `emulator_cpu_ms_per_1000_events`
-  is the CPU of the whole emulator (serving process and workers). Checking in the serving process instead
-  (`--check-workers 0`) caps it near one core: 60-100k events/s here.
+- `emulator_events_per_s`: valid 1,000-event web batches (3 hashed identifiers, properties, page: ~570 KB)
+  posted over 4 keep-alive connections to the emulator with its default three track-check worker processes
+  (`--check-workers`) and its msgspec fast path; `emulator_cpu_ms_per_1000_events` is the CPU of the whole
+  emulator (serving process and workers). The load generator shares the two cores. Checking in the serving
+  process instead (`--check-workers 0`) caps it near one core.
 - `scaleout_*`: the same load through one and two `tikstream run` processes in one group, measured in the
   steady state (a quarter of the events to the last). Two cores are shared with the broker and the emulator,
   so the speed-up is 0.97-1.38x here: with one instance the machine is already nearly saturated.

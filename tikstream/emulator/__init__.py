@@ -13,6 +13,7 @@ Modules::
     server       the aiohttp application: routing, the TikTok envelope, faults first, the request log
     handlers_*   one module per endpoint family: events, dmp, oauth, admin (``/_emulator/*``)
     track_schema the ``/event/track/`` rule book as a JSON Schema; events: checking bodies against it
+    track_decoder the fast path for valid bodies: msgspec types built from track_schema
     checkpool    where bodies are checked: forked worker processes (``--check-workers``) or in place
     eventstore   events kept and deduplicated;  files, filestore: customer files;  audiences: audiences
     formats      hash shapes, ``calculate_type`` tables and the MULTIPLE_TYPES header table

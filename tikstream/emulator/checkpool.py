@@ -47,8 +47,10 @@ _FORK = multiprocessing.get_context("fork")
 
 
 def default_workers() -> int:
-    """Two worker processes on a machine with two or more CPUs, none on a single CPU."""
-    return 2 if (os.cpu_count() or 1) >= 2 else 0
+    """One worker more than there are CPUs (a worker waits while its answer is read), at most 4; none on a
+    single CPU. On two CPUs: three."""
+    cpus = os.cpu_count() or 1
+    return min(cpus + 1, 4) if cpus >= 2 else 0
 
 
 @dataclass

@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=default_workers(),
         help="processes that decode and check /event/track/ bodies; 0 checks them in the serving process "
-        "(default: 2 with two or more CPUs, else 0)",
+        "(default: CPUs + 1, at most 4; 0 on a single CPU)",
     )
     return p
 
