@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -50,4 +51,27 @@ def ensure_topics(kafka_config: Mapping[str, str], specs: Sequence[TopicSpec], t
             err = exc.args[0] if exc.args else None
             if not (isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS):
                 raise ConfigError(f"cannot create topic {name}: {exc}") from exc
+    _wait_for_leaders(admin, created, timeout)
     return created
+
+
+def _wait_for_leaders(admin: AdminClient, topics: Sequence[str], timeout: float) -> None:
+    """Wait (at most ``timeout``) until every partition of the just created ``topics`` has a leader: until
+    then the broker answers reads and watermark requests with NOT_LEADER_FOR_PARTITION."""
+    deadline = time.monotonic() + timeout
+    waiting = set(topics)
+    while waiting and time.monotonic() < deadline:
+        try:
+            found = admin.list_topics(timeout=max(0.1, deadline - time.monotonic())).topics
+        except KafkaException:
+            found = {}
+        for name in list(waiting):
+            meta = found.get(name)
+            if meta is not None and meta.error is None and meta.partitions and all(
+                p.leader >= 0 and p.error is None for p in meta.partitions.values()
+            ):
+                waiting.discard(name)
+        if waiting:
+            time.sleep(0.05)
+    if waiting:
+        log.warning("created topics still without a leader", extra={"topics": sorted(waiting)})

@@ -26,6 +26,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Pro
 
 from tikstream.errors import TikstreamError
 from tikstream.kafka.admin import COMPACTED, TopicSpec, ensure_topics
+from tikstream.kafka.watermarks import watermarks
 
 __all__ = [
     "CHUNK_BYTES",
@@ -222,7 +223,7 @@ class AudienceKafka:
 
     def _drain(self, consumer: Consumer, tp: TopicPartition,
                stop: Callable[[str, bytes | None], bool]) -> list[tuple[str, bytes | None]]:
-        low, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=self._timeout)
+        low, high = watermarks(consumer, TopicPartition(tp.topic, tp.partition), self._timeout)
         start = low if tp.offset < 0 else max(tp.offset, low)
         out: list[tuple[str, bytes | None]] = []
         if start >= high:

@@ -15,6 +15,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 
 from tikstream.errors import ConfigError
+from tikstream.kafka.watermarks import watermarks
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +52,7 @@ class ConfigTopicReader:
         if topic is None or topic.error is not None or not topic.partitions:
             raise ConfigError(f"config topic {self._topic} does not exist")
         for p in topic.partitions:
-            low, high = self._consumer.get_watermark_offsets(TopicPartition(self._topic, p), timeout=timeout)
+            low, high = watermarks(self._consumer, TopicPartition(self._topic, p), timeout)
             self._end[p] = high
             self._position[p] = low
         self._consumer.assign([TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in topic.partitions])

@@ -35,6 +35,7 @@ from typing import Any, Final
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from tikstream.errors import ConfigError
+from tikstream.kafka.watermarks import watermarks
 
 __all__ = [
     "MAX_PROGRESS_CHARS",
@@ -202,8 +203,7 @@ def read_dead_letters(kafka_config: Mapping[str, str], topic: str, timeout: floa
 
 
 def _watermarks(consumer: Consumer, topic: str, partition: int, timeout: float) -> tuple[int, int]:
-    low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
-    return int(low), int(high)
+    return watermarks(consumer, TopicPartition(topic, partition), timeout)
 
 
 # -- replay -------------------------------------------------------------------------------------------------

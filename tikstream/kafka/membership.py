@@ -30,6 +30,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 
 from tikstream.errors import TikstreamError
 from tikstream.kafka.admin import TopicSpec
+from tikstream.kafka.watermarks import watermarks
 
 __all__ = [
     "MEMBERS_PARTITIONS",
@@ -184,7 +185,7 @@ class MembershipReader:
             if found is None or not found.partitions:
                 return
             tp = TopicPartition(self.topic, audience_partition(audience, len(found.partitions)))
-            low, high = consumer.get_watermark_offsets(tp, timeout=self._timeout)
+            low, high = watermarks(consumer, tp, self._timeout)
             if low >= high:
                 return
             consumer.assign([TopicPartition(tp.topic, tp.partition, low)])
@@ -227,8 +228,7 @@ class MembershipReader:
                 if found is None or found.error is not None:
                     continue
                 for p in found.partitions:
-                    out[(topic, p)] = consumer.get_watermark_offsets(TopicPartition(topic, p),
-                                                                     timeout=self._timeout)[1]
+                    out[(topic, p)] = watermarks(consumer, TopicPartition(topic, p), self._timeout)[1]
             return out
         finally:
             consumer.close()
@@ -245,7 +245,7 @@ class MembershipReader:
             committed = {(t.topic, t.partition): t.offset for t in consumer.committed(tps, timeout=self._timeout)}
             for tp, end in ends.items():
                 done = committed.get(tp, -1)
-                if done < end and consumer.get_watermark_offsets(TopicPartition(*tp), timeout=self._timeout)[0] < end:
+                if done < end and watermarks(consumer, TopicPartition(*tp), self._timeout)[0] < end:
                     return False
             return True
         finally:

@@ -16,6 +16,7 @@ from typing import Any, Final
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from tikstream.kafka.admin import TopicSpec, ensure_topics
+from tikstream.kafka.watermarks import watermarks
 
 __all__ = ["PARKED_TOPIC_CONFIG", "ParkedConsumer", "ParkedProducer", "ParkedRecord", "ensure_parked_topic",
            "parked_topic"]
@@ -157,7 +158,7 @@ class ParkedConsumer:
                 for tp in self._consumer.committed(missing, timeout=timeout):
                     positions[tp.partition] = tp.offset
             for tp in tps:
-                low, high = self._consumer.get_watermark_offsets(tp, timeout=timeout, cached=False)
+                low, high = watermarks(self._consumer, tp, timeout)
                 position = positions.get(tp.partition, OFFSET_INVALID)
                 if high > low and max(position, low) < high:
                     return False
