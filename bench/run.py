@@ -42,12 +42,12 @@ READING = """## Reading these figures
   in the same run.
 - `core_ratio` (consume, decode, route, a no-op sink, commits) against the bare `consume(1000)` loop: the
   JSON parse of each record alone costs about as much as the bare loop's whole per-record cost, so 0.5 is
-  at the edge of what one CPython process can do; measured 0.40-0.47.
+  at the edge of what one CPython process can do; measured 0.40-0.48.
 - `events_e2e_per_s`: Kafka -> poll loop -> web sink (3 hashed identifiers, properties, page) -> emulator
-  over HTTP, 1,000 events per request. 27-42k events/s here, 2-3.5 times RudderStack's 12k/s transform-only
+  over HTTP, 1,000 events per request. 22-42k events/s here, 1.8-3.5 times RudderStack's 12k/s transform-only
   figure per core, one request per 1,000 events where Segment sends one per event. The goal of ten times
   (about 120k/s) is not reached: the poll thread costs about 20 us per event (decode 2.4, mapping and
-  hashing about 9, the rest sink and loop), and the emulator takes another 7-13 us per event on the same two
+  hashing about 9, the rest sink and loop), and the emulator takes another 6-14 us per event on the same two
   cores. `events_ratio` (0.03) compares with a bare loop that does no work at all; closing it needs the
   mapping spread over processes or a native mapper.
 - `emulator_events_per_s`: valid 1,000-event web batches (3 hashed identifiers, properties, page: ~570 KB)
