@@ -19,7 +19,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from tikstream.errors import BackPressure, InvalidRecord
 from tikstream.metrics import Metrics
@@ -75,9 +75,15 @@ class _Parked:
         self.msg, self.offset, self.trigger, self.routes = msg, offset, trigger, routes
 
 
+#: Records per consume call. Mapping and hashing cost 20-70 us a record, so a 1,000-record step holds back the
+#: sinks' dispatch (and the records behind it) for up to a few hundred ms on a busy machine; 250 halved the
+#: p99 latency at 5,000 events/s (0.65 s -> 0.29-0.35 s) and cost no throughput (bench_events).
+CONSUME_BATCH: Final = 250
+
+
 class Processor:
     def __init__(self, consumer: Consumer, dlq: DeadLetters, sinks: SinkManager, metrics: Metrics, *,
-                 batch_size: int = 1000, commit_interval: float = 1.0, revoke_timeout: float = 10.0,
+                 batch_size: int = CONSUME_BATCH, commit_interval: float = 1.0, revoke_timeout: float = 10.0,
                  clock: Callable[[], float] = time.monotonic, recorder: Recorder | None = None) -> None:
         self._consumer, self._dlq, self._sinks, self._metrics = consumer, dlq, sinks, metrics
         self._recorder = recorder
