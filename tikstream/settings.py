@@ -1,6 +1,6 @@
 """Service settings: environment variables with prefix ``TIKSTREAM_`` (DESIGN §7).
 
-Read once, in ``cli.py``; everything else receives plain values.
+Read once, in ``tikstream.cli``; everything else receives plain values.
 """
 
 from __future__ import annotations

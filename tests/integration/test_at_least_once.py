@@ -70,7 +70,11 @@ def test_killed_consumer_loses_nothing_and_never_commits_past_owed(kafka_config,
     assert len(expected) == N
     first = start(tmp_path, env)
     try:
-        wait_for(lambda: len(read_log(first.log).done) >= N // 3, 120, f"first instance to finish {N // 3}")
+        wait_for(
+            lambda: len((log := read_log(first.log)).done) >= N // 3 and log.commits > 0,
+            120,
+            f"first instance to finish {N // 3} and commit",
+        )
     finally:
         first.kill()
     a = read_log(first.log)

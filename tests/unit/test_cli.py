@@ -13,7 +13,8 @@ from typing import Any
 import orjson
 import pytest
 
-from tikstream.cli import _bootstrap_hosts, build_parser, main
+from tikstream.cli import build_parser, main
+from tikstream.cli.common import _bootstrap_hosts
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

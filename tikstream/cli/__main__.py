@@ -1,0 +1,7 @@
+"""``python -m tikstream.cli``."""
+
+import sys
+
+from tikstream.cli.main import main
+
+sys.exit(main())
