@@ -57,7 +57,7 @@ READING = """## Reading these figures
   process instead (`--check-workers 0`) caps it near one core.
 - `scaleout_*`: the same load through one and two `tikstream run` processes in one group, measured in the
   steady state (a quarter of the events to the last). Two cores are shared with the broker and the emulator,
-  so the speed-up is 0.97-1.38x here: with one instance the machine is already nearly saturated.
+  so the speed-up is 0.89-1.38x here: with one instance the machine is already nearly saturated.
 - `chaos`: `make chaos` (3 instances, SIGKILL every 8 s, one broker restart, 20 % throttling and 5 % errors
   at the emulator); zero events missing, one audience with exactly the expected members, nothing in the DLQ.
 """
