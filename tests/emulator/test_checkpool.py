@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -97,6 +98,27 @@ def test_a_cancelled_check_does_not_leave_a_confused_worker(checker: TrackChecke
         assert len(checker.worker_pids()) == 2
 
     asyncio.run(scenario())
+
+
+def test_a_worker_holds_no_descriptor_of_the_server(checker: TrackChecker) -> None:
+    """A worker started while the server runs (a replacement) must not keep its sockets open."""
+    body = _bodies()["valid-1000"]
+    listening = socket.create_server(("127.0.0.1", 0))
+
+    async def scenario() -> None:
+        await checker.check(body)
+        os.kill(checker.worker_pids()[0], signal.SIGKILL)
+        await asyncio.sleep(0.2)
+        for _ in range(3):
+            await checker.check(body)
+
+    try:
+        asyncio.run(scenario())
+        for pid in checker.worker_pids():
+            extra = {int(fd) for fd in os.listdir(f"/proc/{pid}/fd")} - {0, 1, 2}
+            assert len(extra) == 1, f"worker {pid} holds {sorted(extra)}"  # its own socket only
+    finally:
+        listening.close()
 
 
 def test_no_workers_checks_in_place() -> None:

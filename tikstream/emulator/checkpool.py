@@ -43,6 +43,7 @@ MAX_BODY_BYTES: Final = 64 * 1024 * 1024
 _READ_LIMIT: Final = 1024 * 1024
 _HEADER: Final = 8
 _PR_SET_PDEATHSIG: Final = 1
+_MAX_FD: Final = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536
 _FORK = multiprocessing.get_context("fork")
 
 
@@ -112,8 +113,7 @@ class TrackChecker:
     def _spawn(self) -> _Worker:
         ours, theirs = socket.socketpair()
         shared = mmap.mmap(-1, MAX_BODY_BYTES)  # anonymous and MAP_SHARED: the forked worker sees our writes
-        inherited = [worker.sock.fileno() for worker in self._all] + [ours.fileno()]
-        process = _FORK.Process(target=_serve, args=(theirs, shared, inherited), name="track-check", daemon=True)
+        process = _FORK.Process(target=_serve, args=(theirs, shared), name="track-check", daemon=True)
         process.start()
         theirs.close()
         worker = _Worker(process, ours, shared)
@@ -154,10 +154,10 @@ class TrackChecker:
         self._idle = None
 
 
-def _serve(sock: socket.socket, shared: mmap.mmap, inherited: list[int]) -> None:
+def _serve(sock: socket.socket, shared: mmap.mmap) -> None:
     """A worker: read a body's length, check that many bytes of the shared buffer, answer the pickled
     ``Checked`` (or an error string), repeat until the serving process closes its end."""
-    _init_worker(inherited)
+    _init_worker(sock.fileno())
     with sock:
         while True:
             header = _read(sock, _HEADER)
@@ -184,18 +184,18 @@ def _read(sock: socket.socket, size: int) -> bytearray | None:
     return buf
 
 
-def _init_worker(inherited: list[int]) -> None:
+def _init_worker(keep: int) -> None:
     """Die with the parent, leave Ctrl-C to it, drop the parent's signal plumbing (a worker forked while the
-    event loop runs would otherwise wake the parent's loop with its own signals), close the parent's ends of
-    every socket pair, and keep the objects inherited from it out of the garbage collector's walks."""
+    event loop runs would otherwise wake the parent's loop with its own signals), close every descriptor but
+    stdio and ``keep`` (a worker started after the server must not hold its listening socket or its client
+    connections open), and keep the objects inherited from the parent out of the garbage collector's walks."""
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    for fd in inherited:
-        with contextlib.suppress(OSError):
-            os.close(fd)
+    os.closerange(3, keep)
+    os.closerange(keep + 1, _MAX_FD)
     gc.freeze()
 
 
