@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import orjson
 from bench_core import bare
-from common import bootstrap, delete_topics, median, merge_results, new_topic, produce_triggers, sample_trigger
+from common import bootstrap, delete_topics, median, merge_results, new_topic, produce_triggers, sample_trigger, web_job
 from emulator_proc import admin_url, running_emulator
 
 from tikstream.auth import AuthStore
@@ -44,19 +44,7 @@ from tikstream.sinks.manager import SinkManager
 from tikstream.tiktok.client import TikTokClient
 
 PARTITIONS = 4
-JOB = {
-    "id": "bench-web",
-    "type": "web_events",
-    "auth": "pixel",
-    "audiences": ["bench_aud"],
-    "triggers": ["enter", "exit"],
-    "pixel_code": "C4ABCDEF",
-    "event_name": "Purchase",
-    "page_url_field": "user.page",
-    "identifiers": {"user.email": "email", "user.phone": "phone", "user_id": "external_id"},
-    "properties": {"user.order_total": "value", "user.currency": "currency"},
-    "created_at": "2020-01-01T00:00:00Z",
-}
+JOB = web_job("bench-web")
 
 
 class _NoDLQ:

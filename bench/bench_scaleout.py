@@ -21,23 +21,11 @@ from pathlib import Path
 
 import httpx
 import orjson
-from common import bootstrap, delete_topics, merge_results, new_topic, produce_triggers
+from common import bootstrap, delete_topics, merge_results, new_topic, produce_triggers, web_job
 from emulator_proc import admin_url, running_emulator
 
 ROOT = Path(__file__).resolve().parents[1]
-JOB = {
-    "id": "scale-web",
-    "type": "web_events",
-    "auth": "pixel",
-    "audiences": ["bench_aud"],
-    "triggers": ["enter", "exit"],
-    "pixel_code": "C4ABCDEF",
-    "event_name": "Purchase",
-    "page_url_field": "user.page",
-    "identifiers": {"user.email": "email", "user.phone": "phone", "user_id": "external_id"},
-    "properties": {"user.order_total": "value", "user.currency": "currency"},
-    "created_at": "2020-01-01T00:00:00Z",
-}
+JOB = web_job("scale-web")
 
 
 def unique_events(base_url: str) -> int:

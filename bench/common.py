@@ -71,6 +71,23 @@ def sample_trigger(i: int, audience: str = "bench_aud") -> bytes:
     )
 
 
+def web_job(job_id: str) -> dict[str, Any]:
+    """The web events job of the benches: maps every field of ``sample_trigger``."""
+    return {
+        "id": job_id,
+        "type": "web_events",
+        "auth": "pixel",
+        "audiences": ["bench_aud"],
+        "triggers": ["enter", "exit"],
+        "pixel_code": "C4ABCDEF",
+        "event_name": "Purchase",
+        "page_url_field": "user.page",
+        "identifiers": {"user.email": "email", "user.phone": "phone", "user_id": "external_id"},
+        "properties": {"user.order_total": "value", "user.currency": "currency"},
+        "created_at": "2020-01-01T00:00:00Z",
+    }
+
+
 def produce_triggers(topic: str, n: int, audience: str = "bench_aud") -> None:
     from confluent_kafka import Producer
 
