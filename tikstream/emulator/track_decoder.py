@@ -27,6 +27,7 @@ from typing import Annotated, Any, Final, Literal, NamedTuple
 
 import msgspec
 
+from tikstream.emulator.formats import SHA256_HEX
 from tikstream.emulator.track_schema import HASHED, HASHED_USER_FIELDS, OFFLINE_EVENTS, TRACK_SCHEMA
 
 #: Keywords ``type_for()`` translates; any other keyword in a fragment is refused, not silently dropped.
@@ -45,7 +46,6 @@ _SKELETONS: Final = {0: b"", 66: b'""', 68: b'[""]'}
 _HEX_DIGITS: Final = b"0123456789abcdef"
 #: Between the hashed fields' texts when they are scanned together; a control byte is never part of JSON text.
 _SEPARATOR: Final = b"\x01"
-_SHA256: Final = re.compile(r"[0-9a-f]{64}")
 #: The text of an absent hashed field: one shared empty ``Raw``, so a column is told absent by identity.
 _ABSENT: Final = msgspec.Raw()
 _ONE_OR_MANY: Final = msgspec.json.Decoder(str | list[str])
@@ -183,17 +183,12 @@ def hashes_hold(texts: list[msgspec.Raw]) -> bool:
     if texts.count(_ABSENT) == len(texts):
         return True
     lengths = list(map(len, texts))
-    kinds = set(lengths)
-    if not kinds <= _SKELETONS.keys():
+    if not _SKELETONS.keys() >= set(lengths):
         if not all(_one_holds(text) for text, size in zip(texts, lengths, strict=True) if size not in _SKELETONS):
             return False
         texts = [text for text, size in zip(texts, lengths, strict=True) if size in _SKELETONS]
         lengths = list(map(len, texts))
-        kinds = set(lengths)
-    if len(kinds) == 1:
-        expected = _SEPARATOR.join(repeat(_SKELETONS[lengths[0]], len(lengths)))
-    else:
-        expected = _SEPARATOR.join(map(_SKELETONS.__getitem__, lengths))
+    expected = _SEPARATOR.join(map(_SKELETONS.__getitem__, lengths))
     return _SEPARATOR.join(texts).translate(None, _HEX_DIGITS) == expected
 
 
@@ -203,4 +198,4 @@ def _one_holds(text: msgspec.Raw) -> bool:
     except msgspec.MsgspecError:
         return False
     values = [value] if isinstance(value, str) else value
-    return all(_SHA256.fullmatch(one) for one in values)
+    return all(SHA256_HEX.fullmatch(one) for one in values)

@@ -9,6 +9,7 @@ other error, or one that outlasts the timeout, is raised as before.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
@@ -31,7 +32,12 @@ def is_transient(exc: KafkaException) -> bool:
 
 
 def watermarks(
-    consumer: Any, tp: TopicPartition, timeout: float, *, cached: bool = False, sleep: Any = time.sleep
+    consumer: Any,
+    tp: TopicPartition,
+    timeout: float,
+    *,
+    cached: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[int, int]:
     """``(low, high)`` of ``tp``, retrying transient errors for up to ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
