@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from tikstream.cli import build_parser, main
-from tikstream.cli.common import _bootstrap_hosts
+from tikstream.cli.common import bootstrap_hosts
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -233,4 +233,4 @@ def test_demo_stop_when_nothing_runs(tmp_path: Path, capsys: pytest.CaptureFixtu
     pytest.param("[::1]:9092", [("::1", 9092)], id="ipv6"),
 ])  # fmt: skip
 def test_bootstrap_hosts(servers: str, hosts: list[tuple[str, int]]) -> None:
-    assert _bootstrap_hosts(servers) == hosts
+    assert bootstrap_hosts(servers) == hosts

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from tikstream.cli.common import RAW, _print_table, _settings_options
+from tikstream.cli.common import RAW, print_table, settings_options
 from tikstream.errors import ConfigError
 from tikstream.settings import Settings
 
@@ -39,7 +39,7 @@ The token is never printed.
 """
 
 
-def _auth_parser(sub: Any) -> None:
+def add_auth_parser(sub: Any) -> None:
     auth = sub.add_parser("auth", help="sign in to TikTok (OAuth) and check tokens", formatter_class=RAW,
                           epilog=EPILOG_AUTH, description="Manage tiktok_signin authorizations.")
     asub = auth.add_subparsers(dest="auth_command", required=True, metavar="ACTION")
@@ -52,11 +52,11 @@ def _auth_parser(sub: Any) -> None:
     login.add_argument("--redirect-port", type=int, default=8585,
                        help="port of the callback on 127.0.0.1 (default 8585; 0 picks a free one)")
     login.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for consent (default 300)")
-    _settings_options(login, ("auth_file", "tiktok_base_url"))
+    settings_options(login, ("auth_file", "tiktok_base_url"))
     check = asub.add_parser("check", help="list the advertisers a tiktok_signin token can manage",
                             formatter_class=RAW, epilog=EPILOG_CHECK, description="Check a token with TikTok.")
     check.add_argument("name", help="the authorization's name in the file")
-    _settings_options(check, ("auth_file", "tiktok_base_url"))
+    settings_options(check, ("auth_file", "tiktok_base_url"))
 
 
 
@@ -129,5 +129,5 @@ def cmd_auth_check(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     print(f"{args.name}: tiktok_signin for app {auth.app_id}; token accepted by {settings.tiktok_base_url}; "
           f"{len(advertisers)} advertiser(s):")
-    _print_table([("ADVERTISER ID", "NAME"), *((a.advertiser_id, a.advertiser_name) for a in advertisers)])
+    print_table([("ADVERTISER ID", "NAME"), *((a.advertiser_id, a.advertiser_name) for a in advertisers)])
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import socket
+import sys
 from collections.abc import Iterable, Sequence
 
 from tikstream.errors import ConfigError
@@ -13,7 +14,7 @@ from tikstream.settings import Settings
 RAW = argparse.RawDescriptionHelpFormatter
 
 
-def _settings_options(parser: argparse.ArgumentParser, names: Iterable[str] | None = None) -> None:
+def settings_options(parser: argparse.ArgumentParser, names: Iterable[str] | None = None) -> None:
     """One ``--option`` per setting (or per setting in ``names``); a given option overrides ``TIKSTREAM_<NAME>``."""
     group = parser.add_argument_group("settings (default: environment TIKSTREAM_<NAME>, then DESIGN §7)")
     wanted = set(Settings.model_fields) if names is None else set(names)
@@ -30,7 +31,7 @@ def _shown(default: object) -> str:
     return str(default)
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def settings_from(args: argparse.Namespace) -> Settings:
     given = {k.removeprefix("setting_"): v for k, v in vars(args).items() if k.startswith("setting_") and v}
     if "trigger_topics" in given:
         given["trigger_topics"] = tuple(t for t in given["trigger_topics"].split(",") if t)
@@ -45,7 +46,7 @@ def _first_line(exc: Exception) -> str:
     return "; ".join(lines[1:3]) if len(lines) > 1 else (lines[0] if lines else type(exc).__name__)
 
 
-def _bootstrap_hosts(servers: str) -> list[tuple[str, int]]:
+def bootstrap_hosts(servers: str) -> list[tuple[str, int]]:
     hosts = []
     for entry in filter(None, (s.strip() for s in servers.split(","))):
         entry = entry.split("://", 1)[-1]
@@ -56,9 +57,9 @@ def _bootstrap_hosts(servers: str) -> list[tuple[str, int]]:
     return hosts
 
 
-def _require_kafka(settings: Settings, timeout: float = 3.0) -> None:
+def require_kafka(settings: Settings, timeout: float = 3.0) -> None:
     """Fail fast, in one line, when no bootstrap server accepts a connection."""
-    for host, port in _bootstrap_hosts(settings.bootstrap_servers):
+    for host, port in bootstrap_hosts(settings.bootstrap_servers):
         try:
             with socket.create_connection((host, port), timeout=timeout):
                 return
@@ -68,7 +69,14 @@ def _require_kafka(settings: Settings, timeout: float = 3.0) -> None:
                       "`make kafka-up` starts a local one; TIKSTREAM_BOOTSTRAP_SERVERS names another)")
 
 
-def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
+def print_table(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def unknown_job(job_id: str, known: Iterable[str]) -> int:
+    names = sorted(known)
+    hint = f" (known: {', '.join(names[:10])}{', ...' if len(names) > 10 else ''})" if names else " (no jobs)"
+    print(f"error: unknown job {job_id!r}{hint}", file=sys.stderr)
+    return 1

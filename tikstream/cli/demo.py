@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tikstream.cli.common import RAW, _require_kafka, _settings_options
+from tikstream.cli.common import RAW, require_kafka, settings_options
 from tikstream.settings import Settings
 
 EPILOG_DEMO = """examples:
@@ -23,7 +23,7 @@ emulator. The services keep running until `tikstream demo stop`.
 """
 
 
-def _demo_parser(sub: Any) -> None:
+def add_demo_parser(sub: Any) -> None:
     demo = sub.add_parser("demo", help="run the local demo (emulator, tikstream, sample jobs and triggers)",
                           formatter_class=RAW, epilog=EPILOG_DEMO,
                           description="The local demo: the first command a newcomer runs.")
@@ -39,7 +39,7 @@ def _demo_parser(sub: Any) -> None:
     demo.add_argument("--namespace", help="topic and group prefix (default demo-<UTC time>)")
     demo.add_argument("--flush-interval", type=int, default=10, help="the audience job's flush (default 10 s)")
     demo.add_argument("--settle-timeout", type=float, default=120.0, help="seconds to wait for the numbers")
-    _settings_options(demo, ("bootstrap_servers",))
+    settings_options(demo, ("bootstrap_servers",))
 
 
 
@@ -48,7 +48,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.action == "stop":
         return stop_demo(args.dir, sys.stdout)
-    _require_kafka(settings)
+    require_kafka(settings)
     options = DemoOptions(
         directory=args.dir, examples=args.examples, triggers=args.triggers, duration=args.duration, seed=args.seed,
         emulator_port=args.emulator_port, http_port=args.http_port, namespace=args.namespace,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tikstream.cli.common import RAW, _print_table, _settings_options
-from tikstream.cli.jobs import _unknown_job
+from tikstream.cli.common import RAW, print_table, settings_options, unknown_job
 from tikstream.errors import ConfigError
 from tikstream.settings import Settings
 
@@ -20,7 +19,7 @@ group {group_id}.dlq-replay, so a letter is replayed once; letters not selected 
 """
 
 
-def _dlq_parser(sub: Any) -> None:
+def add_dlq_parser(sub: Any) -> None:
     dlq = sub.add_parser("dlq", help="dead letters: replay them after a fix", formatter_class=RAW,
                          epilog=EPILOG_DLQ, description="Work with the dead-letter topic.")
     dsub = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
@@ -31,7 +30,7 @@ def _dlq_parser(sub: Any) -> None:
                         help="only letters of this error class (e.g. job_unavailable); repeatable")
     replay.add_argument("--dry-run", action="store_true", help="show what would be replayed; change nothing")
     replay.add_argument("--timeout", type=float, default=60.0, help="seconds without progress before giving up")
-    _settings_options(replay, ("bootstrap_servers", "dlq_topic", "group_id", "config_topic"))
+    settings_options(replay, ("bootstrap_servers", "dlq_topic", "group_id", "config_topic"))
 
 
 
@@ -49,12 +48,12 @@ def cmd_dlq_replay(args: argparse.Namespace, settings: Settings) -> int:
     report = replay_dead_letters(kafka, settings.dlq_topic, settings.group_id, job=args.job,
                                  error_classes=args.error_class, dry_run=args.dry_run, timeout=args.timeout)
     if args.job is not None and known_jobs is not None and args.job not in known_jobs and report.selected == 0:
-        return _unknown_job(args.job, known_jobs)
+        return unknown_job(args.job, known_jobs)
     verb = "would replay" if args.dry_run else "replayed"
     print(f"{verb} {report.replayed_total} dead letter(s) from {settings.dlq_topic} "
           f"(scanned {report.scanned}; progress group {replay_group(settings.group_id)})")
     if report.replayed:
-        _print_table([("SOURCE TOPIC", "JOB", "LETTERS"),
+        print_table([("SOURCE TOPIC", "JOB", "LETTERS"),
                       *((topic, job, str(n)) for (topic, job), n in sorted(report.replayed.items()))])
     notes = [(report.left_for_later, "not selected, kept for a later replay"),
              (report.already_replayed, "already replayed earlier"),

@@ -6,14 +6,14 @@ import argparse
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from tikstream.cli.common import RAW, _print_table, _require_kafka, _settings_options
+from tikstream.cli.common import RAW, print_table, require_kafka, settings_options, unknown_job
 from tikstream.errors import ConfigError, JobConfigError
 from tikstream.settings import Settings
 
@@ -28,7 +28,7 @@ Job reference: docs/jobs.md (generated from schemas/job.schema.json).
 """
 
 
-def _jobs_parser(sub: Any) -> None:
+def add_jobs_parser(sub: Any) -> None:
     jobs = sub.add_parser("jobs", help="manage job configs on the config topic", epilog=EPILOG_JOBS,
                           formatter_class=RAW, description="Validate, publish, list and delete jobs.")
     jsub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
@@ -42,7 +42,7 @@ def _jobs_parser(sub: Any) -> None:
                             epilog=f"example:\n  {example}\n\nJob reference: docs/jobs.md")
         p.add_argument("-f", "--file", action="append", required=True, type=Path, dest="files",
                        help="a JSON or YAML job file (one job, a list, or several YAML documents); repeatable")
-        _settings_options(p)
+        settings_options(p)
     for name, text, example in (
         ("delete", "delete a job (a tombstone on the config topic)", "tikstream jobs delete web-purchase"),
         ("list", "list the jobs on the config topic", "tikstream jobs list"),
@@ -54,7 +54,7 @@ def _jobs_parser(sub: Any) -> None:
         if name == "status":
             p.add_argument("job_id", nargs="?", help="one job (default: all)")
             p.add_argument("--url", help="a running instance (default http://127.0.0.1:HTTP_PORT)")
-        _settings_options(p)
+        settings_options(p)
 
 
 
@@ -110,7 +110,7 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     if errors:
         print("nothing published", file=sys.stderr)
         return 1
-    _require_kafka(settings)
+    require_kafka(settings)
     kafka = settings.kafka_config()
     ensure_topics(kafka, own_topics(settings))
     current = read_config_topic(kafka, settings.config_topic)
@@ -134,20 +134,13 @@ def _existing_created_at(record: Any, parse: Any) -> datetime | None:
         return None
 
 
-def _unknown_job(job_id: str, known: Iterable[str]) -> int:
-    names = sorted(known)
-    hint = f" (known: {', '.join(names[:10])}{', ...' if len(names) > 10 else ''})" if names else " (no jobs)"
-    print(f"error: unknown job {job_id!r}{hint}", file=sys.stderr)
-    return 1
-
-
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
     from tikstream.kafka.config_topic import publish, read_config_topic
 
     kafka = settings.kafka_config()
     current = read_config_topic(kafka, settings.config_topic)
     if args.job_id not in current:
-        return _unknown_job(args.job_id, current)
+        return unknown_job(args.job_id, current)
     publish(kafka, settings.config_topic, [(args.job_id, None)])
     print(f"deleted {args.job_id}")
     return 0
@@ -161,7 +154,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     for key, rec in sorted(current.items()):
         doc = _loads(rec.value)
         rows.append((key, str(doc.get("type", "?")), f"{rec.partition}:{rec.offset}", str(doc.get("auth", "?"))))
-    _print_table(rows)
+    print_table(rows)
     return 0
 
 
@@ -179,14 +172,14 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         known = [j["id"] for j in jobs]
         jobs = [j for j in jobs if j["id"] == args.job_id]
         if not jobs:
-            return _unknown_job(args.job_id, known)
+            return unknown_job(args.job_id, known)
     rows = [("ID", "TYPE", "STATE", "VERSION", "AUDIENCE", "PENDING FILES", "SENT", "FAILED", "BACKFILL",
              "LAST ERROR")]
     for j in jobs:
         rows.append((j["id"], j.get("type", "?"), j.get("state", "?"), j.get("version", ""),
                      str(j.get("audience_id") or "-"), str(j.get("pending_files", "-")), str(j.get("sent", "-")),
                      str(j.get("failed", "-")), _backfill(j.get("backfill")), (j.get("last_error") or "")[:60]))
-    _print_table(rows)
+    print_table(rows)
     return 0
 
 

@@ -6,11 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tikstream.cli.auth import _auth_parser, cmd_auth_check, cmd_auth_login
-from tikstream.cli.common import RAW, _require_kafka, _settings, _settings_options
-from tikstream.cli.demo import _demo_parser, cmd_demo
-from tikstream.cli.dlq import _dlq_parser, cmd_dlq_replay
-from tikstream.cli.jobs import JOB_COMMANDS, _jobs_parser
+from tikstream.cli.auth import add_auth_parser, cmd_auth_check, cmd_auth_login
+from tikstream.cli.common import RAW, require_kafka, settings_from, settings_options
+from tikstream.cli.demo import add_demo_parser, cmd_demo
+from tikstream.cli.dlq import add_dlq_parser, cmd_dlq_replay
+from tikstream.cli.jobs import JOB_COMMANDS, add_jobs_parser
 from tikstream.cli.run import cmd_run
 from tikstream.errors import JobConfigError, TikstreamError
 
@@ -53,12 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="run the service", formatter_class=RAW, epilog=EPILOG_RUN,
                          description="Consume triggers and keep TikTok in step.")
-    _settings_options(run)
-    _jobs_parser(sub)
+    settings_options(run)
+    add_jobs_parser(sub)
     sub.add_parser("emulator", help="run the local TikTok API emulator (-h for its options)", add_help=False)
-    _auth_parser(sub)
-    _dlq_parser(sub)
-    _demo_parser(sub)
+    add_auth_parser(sub)
+    add_dlq_parser(sub)
+    add_demo_parser(sub)
     return parser
 
 
@@ -96,16 +96,16 @@ def _emulator(argv: list[str]) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = settings_from(args)
     if args.command == "run":
         return cmd_run(settings)
     if args.command == "jobs":
         if args.jobs_command in ("delete", "list"):
-            _require_kafka(settings)
+            require_kafka(settings)
         return JOB_COMMANDS[args.jobs_command](args, settings)
     if args.command == "auth":
         return cmd_auth_login(args, settings) if args.auth_command == "login" else cmd_auth_check(args, settings)
     if args.command == "dlq":
-        _require_kafka(settings)
+        require_kafka(settings)
         return cmd_dlq_replay(args, settings)
     return cmd_demo(args, settings)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from tikstream.cli.common import _require_kafka
+from tikstream.cli.common import require_kafka
 from tikstream.settings import Settings
 
 GC_THRESHOLDS = (50_000, 20, 10)
@@ -31,7 +31,7 @@ def cmd_run(settings: Settings) -> int:
     from tikstream.tiktok.client import TikTokClient
 
     load_authorizations(settings.auth_file)  # a missing or invalid file: one line, before anything starts
-    _require_kafka(settings)
+    require_kafka(settings)
     auth = AuthStore(settings.auth_file)
     metrics = Metrics()
     with TikTokClient(settings.tiktok_base_url, metrics=metrics) as tiktok:
