@@ -24,11 +24,11 @@ from common import bootstrap, merge_results
 
 from tikstream.emulator.process import running_emulator
 from tikstream.jobs.models import AudienceExportJob
-from tikstream.kafka.audience_state import AudienceKafka
 from tikstream.records import Trigger
-from tikstream.sinks.audience import AudienceExportSink, Shipper
-from tikstream.sinks.audience_files import FileLayout
-from tikstream.sinks.audience_ops import Op
+from tikstream.sinks.audience.files import FileLayout
+from tikstream.sinks.audience.ops import Op
+from tikstream.sinks.audience.sink import AudienceExportSink, Shipper
+from tikstream.sinks.audience.state import AudienceKafka
 from tikstream.tiktok.client import TikTokClient
 
 

@@ -38,8 +38,8 @@ from tikstream.metrics import Metrics
 from tikstream.processor import Processor
 from tikstream.records import decode
 from tikstream.sinks.base import SinkContext
-from tikstream.sinks.events import EventsSink
-from tikstream.sinks.events_build import build_events_sink
+from tikstream.sinks.events.build import build_events_sink
+from tikstream.sinks.events.sink import EventsSink
 from tikstream.sinks.manager import SinkManager
 from tikstream.tiktok.client import TikTokClient
 

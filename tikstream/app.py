@@ -19,10 +19,10 @@ from tikstream.kafka.dlq import DeadLetterWriter
 from tikstream.metrics import Metrics
 from tikstream.processor import Processor
 from tikstream.settings import Settings
+from tikstream.sinks.audience.membership import build_recorder
 from tikstream.sinks.base import Sink, SinkContext
 from tikstream.sinks.dead_letter import DeadLetterSink
 from tikstream.sinks.manager import SinkManager
-from tikstream.sinks.membership import build_recorder
 from tikstream.status import StatusServer
 
 log = logging.getLogger(__name__)
@@ -32,8 +32,8 @@ SinkBuilder = Callable[[JobVersion, SinkContext], Sink]
 
 def default_sink_builders() -> dict[str, SinkBuilder]:
     """The sink of each job type. Adding a job type means adding its model and an entry here."""
-    from tikstream.sinks.audience import build_audience_sink
-    from tikstream.sinks.events_build import build_events_sink
+    from tikstream.sinks.audience.sink import build_audience_sink
+    from tikstream.sinks.events.build import build_events_sink
 
     return {
         "audience_export": build_audience_sink,
@@ -44,7 +44,7 @@ def default_sink_builders() -> dict[str, SinkBuilder]:
 
 
 def own_topics(settings: Settings) -> list[TopicSpec]:
-    from tikstream.kafka.membership import members_topic_spec
+    from tikstream.sinks.audience.members_topic import members_topic_spec
 
     dlq = {"max.message.bytes": str(DLQ_MAX_MESSAGE_BYTES)}
     return [TopicSpec(settings.config_topic, 1, COMPACTED), TopicSpec(settings.dlq_topic, 3, dlq),

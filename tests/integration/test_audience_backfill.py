@@ -234,7 +234,12 @@ def test_membership_reader_on_kafka(kafka_config: dict[str, str], new_topic: Any
     """The reader and producer against the real broker: one audience's records in log order, with their
     timestamps and tombstones; the recording progress of a consumer group."""
     from tikstream.kafka.admin import ensure_topics
-    from tikstream.kafka.membership import MembershipProducer, MembershipReader, member_key, members_topic_spec
+    from tikstream.sinks.audience.members_topic import (
+        MembershipProducer,
+        MembershipReader,
+        member_key,
+        members_topic_spec,
+    )
 
     group, triggers = f"g-{uuid.uuid4().hex[:8]}", new_topic(2, "triggers")
     ensure_topics(kafka_config, [members_topic_spec(group)])

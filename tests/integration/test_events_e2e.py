@@ -29,12 +29,12 @@ from instances import wait_for
 from tikstream.app import App
 from tikstream.auth import AuthStore
 from tikstream.kafka.config_topic import publish
-from tikstream.kafka.parked import ParkedRecord
 from tikstream.mapping.compile import event_id
 from tikstream.metrics import Metrics
 from tikstream.records import decode
 from tikstream.settings import Settings
-from tikstream.sinks.parking import KafkaParking
+from tikstream.sinks.events.parked_topic import ParkedRecord
+from tikstream.sinks.events.parking import KafkaParking
 from tikstream.tiktok.client import TikTokClient
 from tikstream.tiktok.retry import RetryPolicy
 

@@ -5,16 +5,12 @@ Each test runs twice, once against ``tests/unit/fakes.py`` and once against ``ti
 
 from __future__ import annotations
 
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from conftest import produce
 from fakes import FakeConsumer, FakeDeadLetters
 

@@ -1,0 +1,233 @@
+"""``audience_export`` sink (DESIGN §4.1): triggers → batch on disk → files → pending operation in Kafka.
+
+Per job, triggers go into an on-disk ``Batch`` (a user's last trigger wins). The batch is sealed when its
+first trigger is ``flush_interval_seconds`` old, or at ``flush_max_users`` users, or when its rows pass
+``flush_max_bytes``. A sealed batch is *shipped* on a worker thread: its APPEND and REMOVE files are written
+(``audience_files``), uploaded to TikTok, their content stored in ``{group_id}.audience-files``, and one
+pending operation per action stored in ``{group_id}.audience-ops`` (``audience_ship``). Applying operations to
+the audience is the single writer's job (``audience_service``, ``audience_writer``; ``existing_users`` in
+``audience_backfill``), on whichever instance owns the job. The wiring is in ``audience_wiring``.
+
+An exit whose user has no usable identifier in the batch (an exit without a profile, after an enter shipped in
+an earlier batch) is resolved when the batch ships: the user's last known profile in the audience membership
+table (``tikstream.sinks.audience.members_topic``) gives the hashes to REMOVE. Identifier outcomes are counted in bulk
+(``identifier_values_total{job, field=calculate_type, outcome}``).
+
+Delivery guarantee: a trigger's offset stays owed until the operation holding its user was acknowledged by
+Kafka (or the user had no usable identifier and the batch was shipped). A crash before that replays the
+trigger; after it, the operation is applied by the job's writer, now or after its own crash. Not guaranteed:
+order between a batch still shipping on an instance that lost the partition and the new owner's batches.
+
+Back-pressure: at most ``MAX_SHIPPING`` sealed batches at once; a full batch with no room raises
+``BackPressure``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Final
+
+from tikstream.errors import BackPressure
+from tikstream.jobs.models import AudienceExportJob
+from tikstream.mapping.compile import IdentifierCounts
+from tikstream.records import Trigger
+from tikstream.sinks.audience.batch import APPEND, REMOVE, Batch
+from tikstream.sinks.audience.files import FileLayout
+from tikstream.sinks.audience.ship import FileStore, Sealed, Shipper
+from tikstream.sinks.base import Partition, SinkContext
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MAX_SHIPPING", "AudienceExportSink", "FileStore", "Sealed", "Shipper", "build_audience_sink"]
+
+MAX_SHIPPING: Final = 2
+METRICS_INTERVAL: Final = 5.0
+
+
+class AudienceExportSink:
+    """The sink of one ``audience_export`` job version (see the module docstring for its guarantee)."""
+
+    def __init__(self, job: AudienceExportJob, state_dir: Path, ship: Callable[[Sealed], int], *,
+                 executor: Executor | None = None, clock: Callable[[], float] = time.monotonic,
+                 metrics: Any = None, writer_status: Callable[[], Mapping[str, Any] | None] | None = None,
+                 on_close: Callable[[], None] | None = None, layout: FileLayout | None = None,
+                 counts: IdentifierCounts | None = None) -> None:
+        self.job = job
+        self._counts = counts
+        self.layout = layout or FileLayout(job.identifiers, job.default_phone_region, counts)
+        self._next_metrics = clock() + METRICS_INTERVAL
+        self._dir = state_dir / "audience" / job.id
+        shutil.rmtree(self._dir, ignore_errors=True)  # stale scratch: its triggers were never released
+        self._ship, self._clock, self._metrics = ship, clock, metrics
+        self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix=f"audience-{job.id}")
+        self._writer_status, self._on_close = writer_status, on_close
+        self._batch: Batch | None = None
+        self._owed: dict[Partition, int] = {}
+        self._tp_index: dict[Partition, int] = {}
+        self._shipping: list[tuple[Future[int], dict[Partition, int]]] = []
+        self._stuck: dict[Partition, int] = {}
+        self._next_size_check = job.flush_max_users
+        self._next_bytes_check = job.flush_max_bytes
+        self.shipped_users = 0
+        self.last_error: str | None = None
+
+    # -- the Sink contract ----------------------------------------------------------------------------------
+    def submit(self, trigger: Trigger, partition: Partition, offset: int) -> None:
+        batch = self._batch
+        if batch is not None and self._full(batch) and not self._seal():
+            raise BackPressure(f"audience job {self.job.id}: batches are still shipping")
+        if self._batch is None:
+            self._batch = Batch(self._dir / f"batch-{uuid.uuid4().hex}.sqlite", self._clock())
+        tp = self._tp_index.setdefault(partition, len(self._tp_index))
+        action = APPEND if trigger.event == "enter" else REMOVE
+        self._batch.put(trigger.user_id, action, self.layout.rows(trigger.doc), tp)
+        if partition not in self._owed:
+            self._owed[partition] = offset
+
+    def poll(self) -> None:
+        self._reap()
+        if self._counts is not None and self._clock() >= self._next_metrics:
+            self._flush_counts()
+        batch = self._batch
+        if batch is not None and (self._clock() - batch.opened_at >= self.job.flush_interval_seconds
+                                  or self._full(batch)):
+            self._seal()
+
+    def pending(self) -> Mapping[Partition, int]:
+        out = dict(self._owed)
+        for _, owed in [*self._shipping, (None, self._stuck)]:
+            for tp, offset in owed.items():
+                if offset < out.get(tp, offset + 1):
+                    out[tp] = offset
+        return out
+
+    def drop(self, partitions: Iterable[Partition]) -> None:
+        dropped = list(partitions)
+        if self._batch is not None:
+            self._batch.drop_partitions(self._tp_index[p] for p in dropped if p in self._tp_index)
+        for p in dropped:
+            self._owed.pop(p, None)
+            self._stuck.pop(p, None)
+            for _, owed in self._shipping:
+                owed.pop(p, None)
+
+    def flush(self, timeout: float) -> bool:
+        deadline = self._clock() + timeout
+        while self._batch is not None and not self._seal():
+            if not self._wait_one(deadline):
+                return False
+        while self._shipping:
+            if not self._wait_one(deadline):
+                return False
+        return not self.pending()
+
+    def close(self) -> None:
+        if self._counts is not None:
+            self._flush_counts()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._batch is not None:
+            self._batch.discard()
+            self._batch = None
+        if self._on_close is not None:
+            self._on_close()
+
+    def status(self) -> dict[str, Any]:
+        status: dict[str, Any] = {"audience_id": None, "pending_files": None, "state": None,
+                                  "last_error": self.last_error, "appended": None, "removed": None}
+        writer = self._writer_status() if self._writer_status is not None else None
+        if writer is not None:
+            status.update(writer)
+            status["last_error"] = writer.get("last_error") or self.last_error
+        status["batch_users"] = 0 if self._batch is None else self._batch.users
+        status["shipping_batches"] = len(self._shipping)
+        status["shipped_users"] = self.shipped_users
+        stats = getattr(self._ship, "stats", None)
+        if callable(stats):
+            status.update(stats())
+        return status
+
+    def _flush_counts(self) -> None:
+        self._next_metrics = self._clock() + METRICS_INTERVAL
+        taken = self._counts.take() if self._counts is not None else {}
+        if self._metrics is None:
+            return
+        counter = self._metrics.identifier_values_total
+        for (field, outcome), n in taken.items():
+            counter.labels(self.job.id, field, outcome).inc(n)
+
+    # -- batches --------------------------------------------------------------------------------------------
+    def _full(self, batch: Batch) -> bool:
+        job = self.job
+        if batch.users >= self._next_size_check:
+            exact = batch.exact_users()
+            if exact >= job.flush_max_users:
+                return True
+            self._next_size_check = exact + max(job.flush_max_users - exact, min(1000, job.flush_max_users))
+        if batch.size >= self._next_bytes_check:
+            exact = batch.exact_size()
+            if exact >= job.flush_max_bytes:
+                return True
+            self._next_bytes_check = exact + max(job.flush_max_bytes - exact, min(100_000, job.flush_max_bytes))
+        return False
+
+    def _seal(self) -> bool:
+        """Hand the open batch to shipping; False (nothing done) when ``MAX_SHIPPING`` batches are shipping."""
+        self._reap()
+        batch = self._batch
+        if batch is None:
+            return True
+        if len(self._shipping) >= MAX_SHIPPING:
+            return False
+        batch_id = uuid.uuid4().hex[:12]
+        sealed = Sealed(batch_id, batch.seal(), self._dir / f"files-{batch_id}")
+        self._shipping.append((self._executor.submit(self._ship, sealed), self._owed))
+        self._batch, self._owed = None, {}
+        self._next_size_check, self._next_bytes_check = self.job.flush_max_users, self.job.flush_max_bytes
+        return True
+
+    def _reap(self) -> None:
+        for item in [s for s in self._shipping if s[0].done()]:
+            future = item[0]
+            self._shipping.remove(item)
+            exc = future.exception() if not future.cancelled() else None
+            if future.cancelled() or exc is not None:
+                # never released: the triggers are consumed again after a restart or rebalance
+                self.last_error = f"batch not shipped: {exc}"
+                log.error("audience batch not shipped", extra={"job": self.job.id, "error": str(exc)})
+                self._shipping_failed(item[1])
+                continue
+            self.shipped_users += future.result()
+            self.last_error = None
+
+    def _shipping_failed(self, owed: dict[Partition, int]) -> None:
+        # owed until the partitions are dropped: committing past them would lose the batch
+        for tp, offset in owed.items():
+            self._stuck[tp] = min(offset, self._stuck.get(tp, offset))
+
+    def _wait_one(self, deadline: float) -> bool:
+        if not self._shipping:
+            return True
+        left = deadline - self._clock()
+        if left <= 0:
+            return False
+        try:
+            self._shipping[0][0].exception(timeout=left)
+        except TimeoutError:
+            return False
+        except Exception:  # cancelled: handled by _reap
+            pass
+        self._reap()
+        return True
+
+
+def build_audience_sink(version: Any, ctx: SinkContext) -> AudienceExportSink:
+    """The ``default_sink_builders`` entry (wiring in ``audience_wiring``)."""
+    from tikstream.sinks.audience.build import build
+
+    return build(version, ctx)

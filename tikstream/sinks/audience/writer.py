@@ -1,0 +1,300 @@
+"""The single writer of one job's audience: applies the job's pending operations to TikTok, in order.
+
+Only the instance that owns the job's ops partition (``WriterService``) runs a job's writer, so one audience is
+created per job: before ``create`` the intended name is stored in ``{group_id}.audience-state``; a writer that
+finds a name without an id (a crash between the two) looks the name up with ``list_audiences`` before creating.
+
+``step(now)`` does at most one TikTok call sequence and never sleeps; it returns when it wants to run again.
+Rules (DESIGN §4.1, TIKTOK_API §2.4-§2.6):
+
+- no audience yet: leading REMOVEs are done (nobody to remove); the leading APPENDs (≤ 50 file paths)
+  create the audience;
+- otherwise, before each update, ``get`` must report the audience valid (polled with capped backoff); then
+  the leading operations of one action (≤ 50 file paths) go in one ``update``;
+- ``AudienceBusyError``: poll again later; ``AudienceTooSmallError``: state ``failing``, retried after
+  ``too_small_retry`` seconds, never dropped; 40910 (expired ``file_path``): the files are uploaded again from
+  their content in Kafka and the call is repeated; other errors: ``failing`` and retried with backoff.
+
+Operations are applied at least once; applying a suffix again after a crash gives the same members (APPEND and
+REMOVE of fixed sets are idempotent in sequence).
+
+With ``existing_users`` the writer has a ``Backfill`` (``audience_backfill``): until it is done, the job's own
+operations wait, and the backfill's APPENDs go first.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from tikstream.sinks.audience.backfill import Backfill
+from tikstream.sinks.audience.ops import AudienceRecord, Op, UploadedFile
+from tikstream.sinks.audience.state import FileRef
+from tikstream.tiktok.errors import (
+    AudienceBusyError,
+    AudienceTooSmallError,
+    ReauthorizeError,
+    TikTokError,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MAX_PATHS_PER_CALL", "STATES", "AudienceApi", "JobWriter", "WriterStore"]
+
+MAX_PATHS_PER_CALL: Final = 50  # TikTok recommends fewer than 50 file paths per request (§2.1)
+FILE_EXPIRED: Final = 40910
+STATES: Final = ("creating", "processing", "ready", "failing")
+
+
+class AudienceApi(Protocol):
+    """TikTok calls for one job (token and advertiser bound). Methods block; they raise ``TikTokError``s."""
+
+    def create(self, name: str, calculate_type: str, file_paths: Sequence[str]) -> str: ...
+    def update(self, audience_id: str, action: str, file_paths: Sequence[str]) -> None: ...
+    def is_valid(self, audience_id: str) -> bool: ...
+    def find_by_name(self, name: str) -> str | None: ...
+    def upload(self, calculate_type: str, data: bytes, filename: str) -> str: ...
+
+
+class WriterStore(Protocol):
+    """Durable state in Kafka. Methods block until acknowledged."""
+
+    def put_audience(self, job_id: str, record: AudienceRecord) -> None: ...
+    def read_file(self, ref: FileRef) -> bytes: ...
+
+
+@dataclass(slots=True)
+class Backoff:
+    first: float = 0.5
+    cap: float = 30.0
+    current: float = 0.0
+
+    def next(self) -> float:
+        self.current = self.first if self.current == 0 else min(self.cap, self.current * 2)
+        return self.current
+
+    def reset(self) -> None:
+        self.current = 0.0
+
+
+class JobWriter:
+    """Applies one job's operations. Not thread-safe: one thread calls ``enqueue``/``step``; ``status`` may be
+    read from another thread (it copies simple fields)."""
+
+    def __init__(self, job_id: str, name_prefix: str, audience: str, api: Callable[[], AudienceApi],
+                 store: WriterStore, on_applied: Callable[[list[Op]], None], *,
+                 wall: Callable[[], float] = time.time, too_small_retry: float = 300.0,
+                 on_state: Callable[[str], None] | None = None, backfill: Backfill | None = None) -> None:
+        self.job_id, self._prefix, self._audience = job_id, name_prefix, audience
+        self._api, self._store, self._on_applied = api, store, on_applied
+        self._wall, self._too_small_retry, self._on_state = wall, too_small_retry, on_state
+        self.queue: deque[Op] = deque()
+        self.record: AudienceRecord | None = None
+        self.state = "ready"
+        self.last_error: str | None = None
+        self.appended = self.removed = 0
+        self.last_success: float | None = None
+        self._valid_seen = False
+        self._next_at = 0.0
+        self._backoff = Backoff()
+        self.backfill = backfill
+
+    # -- feeding --------------------------------------------------------------------------------------------
+    def load(self, record: AudienceRecord | None, backfill: bytes | None = None) -> None:
+        """The job's audience and backfill as the state topic knows them (on taking the job's partition)."""
+        self.record = record
+        self._valid_seen = False
+        if self.backfill is not None:
+            self.backfill.load(backfill)
+
+    def enqueue(self, op: Op) -> None:
+        self.queue.append(op)
+
+    def forget(self) -> None:
+        """This instance no longer owns the job: drop queued operations (the new owner reads them again)."""
+        self.queue.clear()
+        self._next_at = 0.0
+        if self.backfill is not None:
+            self.backfill.forget()
+
+    def close(self) -> None:
+        """The job is gone from this process: stop a running backfill."""
+        if self.backfill is not None:
+            self.backfill.close()
+
+    @property
+    def pending_files(self) -> int:
+        return sum(len(op.files) for op in self.queue)
+
+    # -- work -----------------------------------------------------------------------------------------------
+    def step(self, now: float) -> float | None:
+        """Do what is due; returns the time of the next attempt, or None when there is nothing to do."""
+        if self.backfill is not None and not self.backfill.gate(now, self.queue):
+            return now + 0.5
+        if not self.queue:
+            return self._settle(now)
+        if now < self._next_at:
+            return self._next_at
+        try:
+            self._work(now)
+        except ReauthorizeError as exc:
+            self._fail(now, exc, self._backoff.cap)
+        except AudienceBusyError as exc:
+            self._valid_seen = False
+            self._set_state("processing")
+            self.last_error = str(exc)
+            self._next_at = now + self._backoff.next()
+        except AudienceTooSmallError as exc:
+            self._fail(now, exc, self._too_small_retry)
+        except TikTokError as exc:
+            self._fail(now, exc, self._backoff.next())
+        except Exception as exc:  # Kafka or file trouble: keep the operations, try later
+            log.exception("audience writer step failed", extra={"job": self.job_id})
+            self._fail(now, exc, self._backoff.next())
+        return self._next_at if self.queue or self.state == "processing" else None
+
+    def _settle(self, now: float) -> float | None:
+        """Nothing queued: watch a processing audience until it is ready, for ``status`` and metrics."""
+        if self.state != "processing" or self.record is None or self.record.audience_id is None:
+            return None
+        if now < self._next_at:
+            return self._next_at
+        try:
+            ready = self._api().is_valid(self.record.audience_id)
+        except TikTokError:
+            ready = False
+        if ready:
+            self._valid_seen = True
+            self._backoff.reset()
+            self._set_state("ready")
+            return None
+        self._next_at = now + self._backoff.next()
+        return self._next_at
+
+    def _fail(self, now: float, exc: Exception, delay: float) -> None:
+        self._set_state("failing")
+        self.last_error = str(exc)
+        self._next_at = now + delay
+        log.warning("audience operation failed; will retry", extra={"job": self.job_id, "error": str(exc)})
+
+    def _work(self, now: float) -> None:
+        if self.record is None or self.record.audience_id is None:
+            self._create(now)
+            return
+        if not self._valid_seen:
+            if not self._api().is_valid(self.record.audience_id):
+                self._set_state("processing")
+                self._next_at = now + self._backoff.next()
+                return
+            self._valid_seen = True
+            self._backoff.reset()
+            self._set_state("ready")
+        ops = self._leading(self.queue[0].action)
+        audience_id = self.record.audience_id
+        self._with_fresh_files(ops, lambda paths: self._api().update(audience_id, ops[0].action, paths))
+        self._valid_seen = False
+        self._applied(ops, now)
+
+    def _create(self, now: float) -> None:
+        while self.queue and self.queue[0].action != "APPEND":  # nobody to remove from an audience not made yet
+            self._applied([self.queue[0]], now, count=False)
+        if not self.queue:
+            return
+        self._set_state("creating")
+        ops = self._leading("APPEND")
+        record = self.record
+        if record is not None:  # an earlier owner chose a name and may have created it
+            found = self._api().find_by_name(record.name)
+            if found is not None:
+                self.record = AudienceRecord(record.name, found, record.calculate_type)
+                self._store.put_audience(self.job_id, self.record)
+                self._next_at = 0.0
+                return
+        else:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self._wall()))
+            record = AudienceRecord(f"{self._prefix} {self._audience} {stamp}", None, ops[0].calculate_type)
+            self._store.put_audience(self.job_id, record)  # the intent, before TikTok hears of it
+            self.record = record
+        name = record.name
+        audience_id = self._with_fresh_files(
+            ops, lambda paths: self._api().create(name, ops[0].calculate_type, paths))
+        self.record = AudienceRecord(name, audience_id, ops[0].calculate_type)
+        self._store.put_audience(self.job_id, self.record)
+        log.info("audience created", extra={"job": self.job_id, "audience_id": audience_id})
+        self._valid_seen = False
+        self._applied(ops, now)
+
+    def _leading(self, action: str) -> list[Op]:
+        """The first operations of ``action`` in the queue, with at most ``MAX_PATHS_PER_CALL`` files in all
+        (at least one operation, split if it alone has more files)."""
+        ops: list[Op] = []
+        paths = 0
+        for op in self.queue:
+            if op.action != action or (ops and paths + len(op.files) > MAX_PATHS_PER_CALL):
+                break
+            ops.append(op)
+            paths += len(op.files)
+        if paths > MAX_PATHS_PER_CALL:  # one operation with more files than a call takes: split it in place
+            head = ops[0]
+            first, rest = head.files[:MAX_PATHS_PER_CALL], head.files[MAX_PATHS_PER_CALL:]
+            self.queue[0] = head.with_files(rest)
+            self.queue.appendleft(head.with_files(first))
+            return [self.queue[0]]
+        return ops
+
+    def _with_fresh_files(self, ops: list[Op], call: Callable[[list[str]], Any]) -> Any:
+        """Run ``call`` with the operations' file paths; when TikTok says a path expired (40910), upload the
+        files again from Kafka once and repeat."""
+        try:
+            return call([f.file_path for op in ops for f in op.files])
+        except TikTokError as exc:
+            if exc.code != FILE_EXPIRED:
+                raise
+        log.info("file paths expired; uploading again", extra={"job": self.job_id})
+        for i, op in enumerate(list(ops)):
+            fresh = tuple(self._reupload(op.calculate_type, f) for f in op.files)
+            ops[i] = op.with_files(fresh)
+            self.queue[self.queue.index(op)] = ops[i]
+        return call([f.file_path for op in ops for f in op.files])
+
+    def _reupload(self, calculate_type: str, file: UploadedFile) -> UploadedFile:
+        if file.ref is None:
+            raise RuntimeError(f"file {file.name} expired and its content was not kept")
+        data = self._store.read_file(file.ref)
+        return UploadedFile(self._api().upload(calculate_type, data, file.name), file.name, file.ref)
+
+    def _applied(self, ops: list[Op], now: float, *, count: bool = True) -> None:
+        for op in ops:
+            self.queue.remove(op)
+            if count and op.action == "APPEND":
+                self.appended += op.users
+            elif count:
+                self.removed += op.users
+        self.last_error = None
+        self._backoff.reset()
+        self._next_at = now + self._backoff.next()  # the audience processes what it just got
+        self.last_success = self._wall()
+        self._set_state("processing")
+        if self.backfill is not None:
+            self.backfill.applied(ops, self.queue)
+        self._on_applied(ops)
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            if self._on_state is not None:
+                self._on_state(state)
+
+    def status(self) -> dict[str, Any]:
+        record = self.record
+        status: dict[str, Any] = {"audience_id": None if record is None else record.audience_id,
+                                  "audience_name": None if record is None else record.name,
+                                  "pending_files": self.pending_files, "state": self.state,
+                                  "last_error": self.last_error, "appended": self.appended, "removed": self.removed}
+        if self.backfill is not None:
+            status["backfill"] = self.backfill.status()
+        return status

@@ -1,0 +1,202 @@
+"""The pieces the events sink is made of: owed offsets, items, batches, request bodies, rejection hints.
+
+An ``Item`` is one event already serialised (orjson, once, when it was submitted) with what it owes: a
+trigger-topic offset (released to the poll loop's commit rule) or a parked record (released to the parked
+reader). A ``Batch`` is at most ``batch_max_events`` items; its request body is the items' bytes joined
+inside a fixed envelope, so splitting a rejected batch never serialises anything again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Final, Protocol
+
+import orjson
+
+from tikstream.records import Trigger
+from tikstream.sinks.base import Partition
+
+__all__ = ["Batch", "Item", "OwedOffsets", "ParkedOrigin", "RetryQueue", "body_envelope", "rejected_index",
+           "split", "without"]
+
+_INDEX: Final = re.compile(r"\b(?:data|batch)\.(\d+)\b", re.IGNORECASE)
+
+
+class ParkedOrigin(Protocol):
+    """Where an item re-read from the parked topic goes when it is done (``tikstream.sinks.events.parking``)."""
+
+    def done(self, partition: int, offset: int, key: bytes | None) -> None: ...
+
+
+class Item:
+    """One event: its JSON bytes, the offset it owes, and the trigger (kept for the DLQ and for parking)."""
+
+    __slots__ = ("body", "key", "offset", "origin", "partition", "trigger")
+
+    def __init__(self, body: bytes, partition: Partition, offset: int, trigger: Trigger,
+                 origin: ParkedOrigin | None = None, key: bytes | None = None) -> None:
+        self.body = body
+        self.partition = partition
+        self.offset = offset
+        self.trigger = trigger
+        self.origin = origin  # None: a trigger-topic record; else the parked reader it came from
+        self.key = key  # the parked record's key (parked items only)
+
+
+class Batch:
+    """Items sent in one request. ``attempts`` counts requests that ended in a retryable failure."""
+
+    __slots__ = ("attempts", "items", "not_before", "opened")
+
+    def __init__(self, items: list[Item], opened: float) -> None:
+        self.items = items
+        self.opened = opened
+        self.attempts = 0
+        self.not_before = 0.0
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def body_envelope(source: str, source_id: str, test_event_code: str | None) -> tuple[bytes, bytes]:
+    """The bytes before and after the joined items of a ``/event/track/`` body (TIKTOK_API.md §3.1):
+    ``event_source``, ``event_source_id``, and ``test_event_code`` at the top level when set."""
+    top: dict[str, Any] = {"event_source": source, "event_source_id": source_id}
+    if test_event_code is not None:
+        top["test_event_code"] = test_event_code
+    head = orjson.dumps(top)
+    return head[:-1] + b',"data":[', b"]}"
+
+
+def build_body(envelope: tuple[bytes, bytes], items: Sequence[Item]) -> bytes:
+    return b"".join((envelope[0], b",".join([i.body for i in items]), envelope[1]))
+
+
+def rejected_index(message: str, size: int) -> int | None:
+    """The item a rejection names (``"data.3.event_id: ..."``, or TikTok's ``"Batch.3..."``), if any."""
+    found = _INDEX.search(message)
+    if found is None:
+        return None
+    index = int(found.group(1))
+    return index if 0 <= index < size else None
+
+
+def split(items: list[Item], hint: int | None) -> list[list[Item]]:
+    """How to resend a rejected batch: around the named item (it alone, then the rest), else in halves."""
+    if hint is not None and len(items) > 1:
+        parts = [[items[hint]], items[:hint], items[hint + 1:]]
+    else:
+        half = len(items) // 2
+        parts = [items[:half], items[half:]]
+    return [p for p in parts if p]
+
+
+class RetryQueue:
+    """Batches the client gave up on, each waiting out a backoff (doubling per attempt, jittered, capped)."""
+
+    def __init__(self, base: float, cap: float, rand: Callable[[], float]) -> None:
+        self._base, self._cap, self._rand = base, cap, rand
+        self._batches: list[Batch] = []
+
+    def add(self, batch: Batch, now: float) -> float:
+        """Queue ``batch``; returns the nominal delay before it is due."""
+        batch.attempts += 1
+        delay = min(self._cap, self._base * 2.0 ** (batch.attempts - 1))
+        batch.not_before = now + delay * (0.5 + self._rand() / 2)
+        self._batches.append(batch)
+        return delay
+
+    def due(self, now: float) -> list[Batch]:
+        """Take the batches whose backoff is over, oldest first."""
+        due = [b for b in self._batches if b.not_before <= now]
+        if due:
+            self._batches = [b for b in self._batches if b.not_before > now]
+        return due
+
+    def expedite(self) -> None:
+        for batch in self._batches:
+            batch.not_before = 0.0
+
+    def take_all(self) -> list[Batch]:
+        batches, self._batches = self._batches, []
+        return batches
+
+    def prune(self) -> None:
+        self._batches = [b for b in self._batches if b.items]
+
+    def __iter__(self) -> Iterator[Batch]:
+        return iter(self._batches)
+
+    def __bool__(self) -> bool:
+        return bool(self._batches)
+
+
+def without(items: list[Item], partitions: set[Partition]) -> list[Item]:
+    """``items`` less those owing an offset of ``partitions`` (items read back from parking owe none)."""
+    return [i for i in items if i.origin is not None or i.partition not in partitions]
+
+
+class OwedOffsets:
+    """Offsets still owed per trigger partition, with a count per offset (a record may be owed twice)."""
+
+    __slots__ = ("_owed",)
+
+    def __init__(self) -> None:
+        self._owed: dict[Partition, dict[int, int]] = {}
+
+    def add(self, partition: Partition, offset: int) -> None:
+        counts = self._owed.get(partition)
+        if counts is None:
+            self._owed[partition] = {offset: 1}
+        else:
+            counts[offset] = counts.get(offset, 0) + 1
+
+    def release(self, partition: Partition, offset: int) -> None:
+        counts = self._owed.get(partition)
+        if counts is None:
+            return
+        n = counts.get(offset)
+        if n is None:
+            return
+        if n > 1:
+            counts[offset] = n - 1
+            return
+        del counts[offset]
+        if not counts:
+            del self._owed[partition]
+
+    def release_items(self, items: Iterable[Item]) -> list[Item]:
+        """``release`` the offset of each item that owes one; returns the others (read back from parking)."""
+        owed = self._owed
+        others: list[Item] = []
+        for item in items:
+            if item.origin is not None:
+                others.append(item)
+                continue
+            counts = owed.get(item.partition)
+            if counts is None:
+                continue
+            n = counts.get(item.offset)
+            if n is None:
+                continue
+            if n > 1:
+                counts[item.offset] = n - 1
+                continue
+            del counts[item.offset]
+            if not counts:
+                del owed[item.partition]
+        return others
+
+    def lowest(self) -> Mapping[Partition, int]:
+        return {p: min(counts) for p, counts in self._owed.items()}
+
+    def drop(self, partitions: Iterable[Partition]) -> None:
+        for p in partitions:
+            self._owed.pop(p, None)
+
+    def owes(self, partition: Partition) -> bool:
+        return partition in self._owed
+
+    def __bool__(self) -> bool:
+        return bool(self._owed)
