@@ -8,7 +8,8 @@ FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY tikstream ./tikstream
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# with the emulator extra: compose's profile `local` runs `tikstream emulator` from this image
+RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[emulator]'
 
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 \
@@ -17,7 +18,7 @@ ENV PYTHONUNBUFFERED=1 \
     TIKSTREAM_STATE_DIR=/var/lib/tikstream/state \
     TIKSTREAM_AUTH_FILE=/run/secrets/tikstream-auth
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels \
+RUN pip install --no-cache-dir --no-index --find-links /wheels 'tikstream[emulator]' && rm -rf /wheels \
  && useradd --system --uid 10001 --home-dir /var/lib/tikstream --create-home tikstream \
  && mkdir -p /var/lib/tikstream/state && chown -R tikstream /var/lib/tikstream
 COPY examples/*.yaml /opt/tikstream/examples/

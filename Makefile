@@ -10,12 +10,12 @@ PYTEST_ARGS ?=
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
-setup: .venv/.installed ## create .venv and install tikstream editable with dev extras
+setup: .venv/.installed ## create .venv and install tikstream editable with the dev and emulator extras
 
 .venv/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,emulator]'
 	@touch $@
 
 include tools/kafka/kafka.mk

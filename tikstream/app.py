@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from tikstream.auth import AuthStore
 from tikstream.errors import ConfigError
 from tikstream.jobs.registry import JobRegistry, JobVersion
 from tikstream.kafka.admin import COMPACTED, TopicSpec, ensure_topics
@@ -19,24 +20,25 @@ from tikstream.kafka.dlq import DeadLetterWriter
 from tikstream.metrics import Metrics
 from tikstream.processor import Processor
 from tikstream.settings import Settings
-from tikstream.sinks.audience.membership import build_recorder
+from tikstream.sinks.audience.build import AudienceExport
+from tikstream.sinks.audience.members_topic import members_topic_spec
 from tikstream.sinks.base import Sink, SinkContext
 from tikstream.sinks.dead_letter import DeadLetterSink
+from tikstream.sinks.events.build import build_events_sink
 from tikstream.sinks.manager import SinkManager
 from tikstream.status import StatusServer
+from tikstream.status_report import jobs_report
+from tikstream.tiktok.client import TikTokClient
 
 log = logging.getLogger(__name__)
 
 SinkBuilder = Callable[[JobVersion, SinkContext], Sink]
 
 
-def default_sink_builders() -> dict[str, SinkBuilder]:
+def default_sink_builders(audience: AudienceExport) -> dict[str, SinkBuilder]:
     """The sink of each job type. Adding a job type means adding its model and an entry here."""
-    from tikstream.sinks.audience.sink import build_audience_sink
-    from tikstream.sinks.events.build import build_events_sink
-
     return {
-        "audience_export": build_audience_sink,
+        "audience_export": audience.build,
         "app_events": build_events_sink,
         "web_events": build_events_sink,
         "offline_events": build_events_sink,
@@ -44,8 +46,6 @@ def default_sink_builders() -> dict[str, SinkBuilder]:
 
 
 def own_topics(settings: Settings) -> list[TopicSpec]:
-    from tikstream.sinks.audience.members_topic import members_topic_spec
-
     dlq = {"max.message.bytes": str(DLQ_MAX_MESSAGE_BYTES)}
     return [TopicSpec(settings.config_topic, 1, COMPACTED), TopicSpec(settings.dlq_topic, 3, dlq),
             members_topic_spec(settings.group_id)]
@@ -53,7 +53,7 @@ def own_topics(settings: Settings) -> list[TopicSpec]:
 
 class App:
     def __init__(self, settings: Settings, *, builders: Mapping[str, SinkBuilder] | None = None,
-                 metrics: Metrics | None = None, auth: Any = None, tiktok: Any = None,
+                 metrics: Metrics | None = None, auth: AuthStore | None = None, tiktok: TikTokClient | None = None,
                  shutdown_timeout: float = 20.0) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
@@ -62,13 +62,16 @@ class App:
         kafka = settings.kafka_config()
         self.dlq = DeadLetterWriter(kafka, settings.dlq_topic, self.metrics)
         self.registry = JobRegistry(self.metrics, lambda: ConfigTopicReader(kafka, settings.config_topic))
-        builders = dict(default_sink_builders() if builders is None else builders)
-        # the audience membership table (DESIGN §4.1), kept whenever this build exports audiences
-        self.membership = (build_recorder(kafka, settings.group_id, settings.trigger_topics)
-                           if "audience_export" in builders else None)
+        # the audience membership table (docs/architecture.md §4.1), kept whenever this build exports audiences
+        self.audience = (AudienceExport(kafka, settings.group_id, settings.trigger_topics, self.metrics)
+                         if builders is None or "audience_export" in builders else None)
+        self.membership = self.audience.membership if self.audience is not None else None
+        if builders is None:
+            assert self.audience is not None
+            builders = default_sink_builders(self.audience)
+        builders = dict(builders)
         self.context = SinkContext(self.metrics, self.dlq, kafka, settings.group_id, settings.state_dir,
-                                   settings.tiktok_base_url, auth, tiktok,
-                                   {"membership": self.membership} if self.membership is not None else {})
+                                   settings.tiktok_base_url, auth, tiktok)
         self.sinks = SinkManager(lambda v: self._build(builders, v), self._unavailable, self.metrics)
         self.consumer = TriggerConsumer(kafka, settings.group_id, settings.auto_offset_reset,
                                         on_commit_failed=lambda ps: self.processor.commit_failed(ps))
@@ -100,36 +103,8 @@ class App:
         return True, f"{len(self.consumer.assignment)} partitions assigned"
 
     def jobs(self) -> list[dict[str, Any]]:
-        running = self.sinks.running()
-        out = []
-        for job_id, version in sorted(self.registry.jobs.items()):
-            entry: dict[str, Any] = {"id": job_id, "type": version.job.type, "version": version.version,
-                                     "created_at": version.created_at, "enabled": version.job.enabled}
-            run = running.get(job_id)
-            if not version.job.enabled:
-                entry["state"] = "disabled"
-            elif run is None:
-                entry["state"] = "starting"
-            else:
-                sink_status = getattr(run[1], "status", None)
-                entry["state"] = "unavailable" if run[2] else "running"
-                entry["last_error"] = run[2]
-                if callable(sink_status):
-                    details = dict(sink_status())
-                    if "state" in details:  # the sink's own state (an audience's), not the job's
-                        details["audience_state"] = details.pop("state")
-                    entry.update(details)
-                    if details.get("paused"):
-                        entry["state"] = "paused"
-            rejection = self.registry.rejections.get(job_id)
-            if rejection is not None:
-                entry["rejected_version"] = {"version": rejection.version, "errors": list(rejection.errors)}
-            out.append(entry)
-        for job_id, rejection in sorted(self.registry.rejections.items()):
-            if job_id not in self.registry.jobs:
-                out.append({"id": job_id, "state": "rejected", "version": rejection.version,
-                            "last_error": "; ".join(rejection.errors)})
-        return out
+        """The ``/jobs`` report (``tikstream.status_report``)."""
+        return jobs_report(self.registry, self.sinks.running())
 
     def _update_job_gauge(self) -> None:
         self.metrics.jobs.clear()

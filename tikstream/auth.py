@@ -297,3 +297,46 @@ class AuthStore:
         self.version += 1
         log.info("authorizations loaded", extra={"path": str(self.path), "names": sorted(auths)})
         return True
+
+
+class TokenResolver:
+    """The access token of one job, from the store, checked for kind and scope (``check_job_auth``) the
+    same way ``jobs apply`` checks it: the one place a sink gets a token from.
+
+    The check is redone only when the store hands out a different authorization (they are immutable).
+    Thread-safe in the way the store is: a caller sees the authorization of one reading of the file.
+    """
+
+    def __init__(self, job: AnyJob, store: AuthStore | None) -> None:
+        self._job = job
+        self._store = store
+        self._checked: object = None  # the authorization object last checked
+        self._problem: str | None = "not checked"
+
+    def current(self) -> AnyAuthorization | None:
+        return self._store.get(self._job.auth) if self._store is not None else None
+
+    def refresh(self) -> None:
+        """Let the store re-read the file if it changed (cheap: the store rate-limits itself)."""
+        if self._store is not None:
+            self._store.refresh()
+
+    def token(self) -> tuple[str | None, str | None]:
+        """``(token, None)`` when the job has a usable authorization, else ``(None, why)``. The reason names
+        the authorization and the job's fields, never a credential."""
+        auth = self.current()
+        if auth is None:
+            return None, f"no authorization named {self._job.auth!r} in the authorization file"
+        if auth is not self._checked:
+            errors = check_job_auth(self._job, {self._job.auth: auth})
+            self._checked, self._problem = auth, ("; ".join(map(str, errors)) or None)
+        if self._problem is not None:
+            return None, self._problem
+        return auth.access_token.get_secret_value(), None
+
+    def require(self) -> str:
+        """The token; raises ``AuthConfigError`` with the reason when there is no usable one."""
+        token, problem = self.token()
+        if token is None:
+            raise AuthConfigError(problem or "no usable authorization")
+        return token

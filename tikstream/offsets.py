@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
+from tikstream.records import Partition
+
 P = TypeVar("P")
 
 
@@ -41,3 +43,51 @@ def commit_offsets(
         if offset is not None:
             result[partition] = offset
     return result
+
+
+class OwedOffsets:
+    """The offsets one owner still owes, per partition: what it hands to ``commit_offsets`` as its ``owed`` map.
+
+    Each offset is counted (one record may be owed twice, for example by two batches of one sink), and an
+    offset is released once per ``add``. ``lowest`` is the commit bound of each partition. Releasing an offset
+    that is not owed (a partition dropped since, or released already) does nothing. Not thread-safe: owned by
+    one thread (the poll loop's, or a producer's delivery callbacks served on it).
+    """
+
+    __slots__ = ("_owed",)
+
+    def __init__(self) -> None:
+        self._owed: dict[Partition, dict[int, int]] = {}
+
+    def add(self, partition: Partition, offset: int) -> None:
+        counts = self._owed.get(partition)
+        if counts is None:
+            self._owed[partition] = {offset: 1}
+        else:
+            counts[offset] = counts.get(offset, 0) + 1
+
+    def release(self, partition: Partition, offset: int) -> None:
+        counts = self._owed.get(partition)
+        if counts is None:
+            return
+        n = counts.get(offset)
+        if n is None:
+            return
+        if n > 1:
+            counts[offset] = n - 1
+            return
+        del counts[offset]
+        if not counts:
+            del self._owed[partition]
+
+    def lowest(self) -> dict[Partition, int]:
+        """For each partition owing anything, its lowest owed offset."""
+        return {p: min(counts) for p, counts in self._owed.items()}
+
+    def drop(self, partitions: Iterable[Partition]) -> None:
+        """Forget what is owed on ``partitions`` (revoked or lost: the new owner redoes those records)."""
+        for p in partitions:
+            self._owed.pop(p, None)
+
+    def __bool__(self) -> bool:
+        return bool(self._owed)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -24,10 +23,9 @@ from typing import Any, Final, Protocol
 from tikstream.errors import BackPressure, InvalidRecord
 from tikstream.metrics import Metrics
 from tikstream.offsets import commit_offsets
-from tikstream.records import decode
+from tikstream.records import Partition, Trigger, decode
 from tikstream.routing import Route
-from tikstream.sinks.base import Partition
-from tikstream.sinks.manager import SinkManager
+from tikstream.sinks.base import DeadLetters, Recorder
 
 log = logging.getLogger(__name__)
 
@@ -42,37 +40,26 @@ class Consumer(Protocol):
     def lag(self, partition: Partition, position: int) -> int | None: ...
 
 
-class DeadLetters(Protocol):
-    def send(self, partition: Partition, offset: int, key: bytes | None, value: bytes | None, *,
-             error_class: str, error: str, job: str | None = None) -> None: ...
+class Sinks(Protocol):
+    """What the poll loop needs of the running sinks (``tikstream.sinks.manager.SinkManager``)."""
+
+    def route(self, audience: str, event: str, produced_at: float) -> list[Route]: ...
     def poll(self) -> None: ...
-    def pending(self) -> Mapping[Partition, int]: ...
-    def drop(self, partitions: list[Partition]) -> None: ...
-    def flush(self, timeout: float) -> bool: ...
-
-
-class Recorder(Protocol):
-    """Sees every decoded trigger before routing (the audience membership table, ``sinks.membership``).
-
-    ``record`` raises ``BackPressure`` (nothing recorded; the record is parked) and never blocks; the offset
-    stays owed (``pending``) until the write is durable. ``drop`` and ``flush`` as in the sink contract.
-    """
-
-    def record(self, trigger: Any, partition: Partition, offset: int, timestamp_ms: int | None) -> None: ...
-    def poll(self) -> None: ...
-    def pending(self) -> Mapping[Partition, int]: ...
+    def pending(self) -> list[Mapping[Partition, int]]: ...
     def drop(self, partitions: list[Partition]) -> None: ...
     def flush(self, timeout: float) -> bool: ...
 
 
 class _Parked:
-    """A record waiting for a sink that refused it; ``routes`` are the deliveries still to make. ``trigger``
-    None: not decoded (nor recorded) yet."""
+    """A consumed record on its way to its sinks (and, parked, waiting for one that refused it): ``routes`` are
+    the deliveries still to make; None: not decoded (nor recorded) yet."""
 
     __slots__ = ("msg", "offset", "routes", "trigger")
 
-    def __init__(self, msg: Any, offset: int, trigger: Any = None, routes: list[Route] | None = None) -> None:
-        self.msg, self.offset, self.trigger, self.routes = msg, offset, trigger, routes
+    def __init__(self, msg: Any, offset: int) -> None:
+        self.msg, self.offset = msg, offset
+        self.trigger: Trigger | None = None
+        self.routes: list[Route] | None = None
 
 
 #: Records per consume call. Mapping and hashing cost 20-70 us a record, so a 1,000-record step holds back the
@@ -82,7 +69,7 @@ CONSUME_BATCH: Final = 250
 
 
 class Processor:
-    def __init__(self, consumer: Consumer, dlq: DeadLetters, sinks: SinkManager, metrics: Metrics, *,
+    def __init__(self, consumer: Consumer, dlq: DeadLetters, sinks: Sinks, metrics: Metrics, *,
                  batch_size: int = CONSUME_BATCH, commit_interval: float = 1.0, revoke_timeout: float = 10.0,
                  clock: Callable[[], float] = time.monotonic, recorder: Recorder | None = None) -> None:
         self._consumer, self._dlq, self._sinks, self._metrics = consumer, dlq, sinks, metrics
@@ -97,10 +84,6 @@ class Processor:
         self.last_step = clock()
 
     # -- the loop ---------------------------------------------------------------------------------------
-    def run(self, stop: threading.Event, should_route: Callable[[], bool] = lambda: True) -> None:
-        while not stop.is_set():
-            self.step(0.1 if should_route() else 0.0)
-
     def step(self, timeout: float = 0.1) -> int:
         """One iteration; returns the number of records consumed. ``timeout`` 0 skips consuming."""
         self.last_step = self._clock()
@@ -121,11 +104,8 @@ class Processor:
 
     def _handle(self, msgs: list[Any]) -> None:
         """The hot path. Consecutive records mostly share a partition, so per-partition work is done once
-        per run of records; the common case (decoded, routed, taken) makes no call beyond decode and submit."""
-        by_event = self._sinks.table.by_event
-        record = self._recorder.record if self._recorder is not None else None
+        per run of records."""
         parked, consumed, committed = self._parked, self.consumed, self.committed
-        per_type = self._routed
         counts: dict[str, int] = {}  # records per topic, added up per run of a partition
         run = 0
         tp: Partition = ("", -1)
@@ -149,53 +129,52 @@ class Processor:
             if is_parked:
                 parked[tp].append(_Parked(msg, offset))
                 continue
-            ts_type, ts_ms = msg.timestamp()
-            try:
-                trigger = decode(msg.value(), ts_ms if ts_type else None)
-            except InvalidRecord as exc:
-                self._dlq.send(tp, offset, msg.key(), msg.value(), error_class=exc.reason, error=exc.detail)
-                continue
-            if record is not None:
-                try:
-                    record(trigger, tp, offset, ts_ms if ts_type else None)
-                except BackPressure:
-                    self._park(tp, _Parked(msg, offset))
-                    is_parked = True
-                    continue
-            candidates = by_event[trigger.event].get(trigger.audience)
-            if candidates is None:
-                continue
-            produced = ts_ms / 1000.0 if ts_type else trigger.ts
-            for i, route in enumerate(candidates):
-                if produced < route.not_before:
-                    continue
-                try:
-                    route.sink.submit(trigger, tp, offset)
-                except BackPressure:
-                    rest = [r for r in candidates[i:] if produced >= r.not_before]
-                    self._park(tp, _Parked(msg, offset, trigger, rest))
-                    is_parked = True
-                    break
-                per_type[route.job_type] = per_type.get(route.job_type, 0) + 1
+            item = _Parked(msg, offset)
+            if not self._route(tp, item) or not self._deliver(tp, item):
+                self._park(tp, item)
+                is_parked = True
         if run:
             counts[tp[0]] = counts.get(tp[0], 0) + run
         for topic, count in counts.items():
             self._metrics.records_consumed_total.labels(topic).inc(count)
+
+    def _route(self, tp: Partition, item: _Parked) -> bool:
+        """Decode a record, record its membership and find its routes (into ``item``). False: the recorder
+        pushed back and nothing was done. A record that cannot be decoded is dead-lettered (no routes)."""
+        msg = item.msg
+        ts_type, ts_ms = msg.timestamp()
+        try:
+            trigger = decode(msg.value(), ts_ms if ts_type else None)
+        except InvalidRecord as exc:
+            self._dlq.send(tp, item.offset, msg.key(), msg.value(), error_class=exc.reason, error=exc.detail)
+            item.routes = []
+            return True
+        if self._recorder is not None:
+            try:
+                self._recorder.record(trigger, tp, item.offset, ts_ms if ts_type else None)
+            except BackPressure:
+                return False
+        item.trigger = trigger
+        item.routes = self._sinks.route(trigger.audience, trigger.event, ts_ms / 1000.0 if ts_type else trigger.ts)
+        return True
 
     def _flush_counts(self) -> None:
         for job_type, count in self._routed.items():
             self._metrics.records_routed_total.labels(job_type).inc(count)
         self._routed.clear()
 
-    def _deliver(self, msg: Any, tp: Partition, offset: int, trigger: Any, routes: list[Route]) -> bool:
-        """Submit a parked record to its remaining routes; on back-pressure park the rest again."""
+    def _deliver(self, tp: Partition, item: _Parked) -> bool:
+        """Submit a routed record to its remaining routes. False on back-pressure: ``item.routes`` keeps the
+        routes still to take it, and the caller parks it."""
+        routes = item.routes or []
         for i, route in enumerate(routes):
             try:
-                route.sink.submit(trigger, tp, offset)
+                route.sink.submit(item.trigger, tp, item.offset)  # type: ignore[arg-type]  # routed: decoded
             except BackPressure:
-                self._park(tp, _Parked(msg, offset, trigger, routes[i:]))
+                item.routes = routes[i:]
                 return False
             self._routed[route.job_type] = self._routed.get(route.job_type, 0) + 1
+        item.routes = []
         return True
 
     def _park(self, tp: Partition, item: _Parked) -> None:
@@ -209,44 +188,20 @@ class Processor:
     def _offer_parked(self) -> None:
         if not self._parked:
             return
-        table = self._sinks.table
         for tp in list(self._parked):
             queue = self._parked.pop(tp)
             while queue:
-                item = queue.popleft()
-                if not self._retry(tp, item, table, queue):
+                item = queue[0]
+                if item.routes is None and not self._route(tp, item):
                     break
-            if tp in self._parked:
+                if not self._deliver(tp, item):
+                    break
+                queue.popleft()
+            if queue:
+                self._parked[tp] = queue
                 continue
             self._consumer.resume([tp])
         self._metrics.paused_partitions.set(len(self._parked))
-
-    def _retry(self, tp: Partition, item: _Parked, table: Any, rest: deque[_Parked]) -> bool:
-        """Offer one parked record again; on refusal it and ``rest`` go back to the parking queue."""
-        if item.trigger is None:
-            ts_type, ts_ms = item.msg.timestamp()
-            try:
-                trigger = decode(item.msg.value(), ts_ms if ts_type else None)
-            except InvalidRecord as exc:
-                self._dlq.send(tp, item.offset, item.msg.key(), item.msg.value(), error_class=exc.reason,
-                               error=exc.detail)
-                return True
-            if self._recorder is not None:
-                try:
-                    self._recorder.record(trigger, tp, item.offset, ts_ms if ts_type else None)
-                except BackPressure:
-                    self._park(tp, item)
-                    self._parked[tp].extend(rest)
-                    rest.clear()
-                    return False
-            item.trigger = trigger
-            item.routes = table.route(item.trigger.audience, item.trigger.event,
-                                      ts_ms / 1000.0 if ts_type else item.trigger.ts)
-        if self._deliver(item.msg, tp, item.offset, item.trigger, item.routes or []):
-            return True
-        self._parked[tp].extend(rest)
-        rest.clear()
-        return False
 
     # -- commits ----------------------------------------------------------------------------------------
     def owed(self) -> list[Mapping[Partition, int]]:

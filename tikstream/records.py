@@ -38,6 +38,7 @@ __all__ = [
     "PATH_PATTERN",
     "REASONS",
     "SLUG_PATTERN",
+    "Partition",
     "Trigger",
     "TriggerModel",
     "compile_path",
@@ -47,6 +48,9 @@ __all__ = [
     "parse_ts",
     "valid_user_id",
 ]
+
+Partition = tuple[str, int]
+"""(topic, partition): cheap to hash, compared by value."""
 
 MAX_VALUE_BYTES: Final = 1 << 20
 """Default largest record value decoded (1 MiB); larger ones are dead-lettered as ``too_large``."""

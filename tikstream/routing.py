@@ -5,8 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Protocol
 
-from tikstream.sinks.base import Sink
+from tikstream.records import Partition, Trigger
+
+__all__ = ["Destination", "Route", "RoutingTable"]
+
+
+class Destination(Protocol):
+    """Where a route delivers: the ``submit`` half of the sink contract (``tikstream.sinks.base.Sink``)."""
+
+    def submit(self, trigger: Trigger, partition: Partition, offset: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,7 +24,7 @@ class Route:
     job_type: str
     events: frozenset[str]  # trigger kinds the job wants: "enter", "exit"
     not_before: float  # epoch seconds: triggers produced before the job was created are not its business
-    sink: Sink
+    sink: Destination
 
 
 class RoutingTable:
@@ -33,9 +42,12 @@ class RoutingTable:
             event: MappingProxyType({a: tuple(rs) for a, rs in by_audience.items()})
             for event, by_audience in by_event.items()
         })
-        """``by_event[event][audience]`` -> the routes wanting that kind, before the creation-time check; the
-        poll loop's hot path reads it directly, with the same rule as ``route``."""
+        """``by_event[event][audience]`` -> the routes wanting that kind, before the creation-time check."""
 
     def route(self, audience: str, event: str, produced_at: float) -> list[Route]:
-        candidates = self.by_event.get(event, {}).get(audience, ())
+        """The routes of a trigger: its kind and audience match, and it was produced after the job was created
+        (``not_before``). The one place that applies the routing rule."""
+        candidates = self.by_event.get(event, {}).get(audience)
+        if not candidates:
+            return []
         return [r for r in candidates if produced_at >= r.not_before]

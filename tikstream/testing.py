@@ -12,8 +12,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 
 from tikstream.errors import BackPressure
-from tikstream.records import Trigger
-from tikstream.sinks.base import Partition
+from tikstream.records import Partition, Trigger
 
 
 class RecordingSink:

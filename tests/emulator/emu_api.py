@@ -1,16 +1,24 @@
-"""A small client for the emulator's tests: TikTok's requests, built right unless a test breaks them."""
+"""A small client for the emulator's tests: TikTok's requests, built right unless a test breaks them.
+
+A request case is ``pytest.param(send, http_status, code, message, id=...)``: ``send(api)`` makes the request
+(after any setup it needs, with the same client, so a broken setup fails loudly in its own assertion) and
+``assert_answer`` checks the HTTP status, the envelope ``code`` and a fragment of the message.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
 ADVERTISER = "7000000000000000000"
 PIXEL = "CPIXEL0001"
 TOKEN = "test-token"
+LENIENT = {"min_audience_size": 0, "audience_ready_seconds": 0}  # the audience rules off
 _DEFAULT = object()
 
 
@@ -136,3 +144,32 @@ def answer(reply: httpx.Response) -> tuple[int, int | None, str]:
         body = reply.json()
         return reply.status_code, body.get("code"), str(body.get("message", ""))
     return reply.status_code, None, reply.text
+
+
+def assert_answer(reply: httpx.Response, http_status: int, code: int | None, message: str) -> None:
+    """``reply`` has that HTTP status and envelope code, and its message contains ``message``."""
+    got = answer(reply)
+    assert got[:2] == (http_status, code) and message in got[2], f"want {(http_status, code, message)}, got {got}"
+
+
+Send = Callable[[Api], httpx.Response]
+
+
+def lenient(api: Api) -> Api:
+    """``api`` with the audience rules off (``LENIENT``)."""
+    api.admin("settings", LENIENT)
+    return api
+
+
+def auth_code(api: Api, state: str = "xyz") -> str:
+    """An auth code from the consent page (``/portal/auth`` consents at once)."""
+    params = {"app_id": "emulator-app", "redirect_uri": "http://127.0.0.1:9/cb", "state": state}
+    reply = api.client.get(f"{api.root}/portal/auth", params=params, follow_redirects=False)
+    assert reply.status_code == 302, reply.text
+    return parse_qs(urlsplit(reply.headers["location"]).query)["auth_code"][0]
+
+
+def exchange(api: Api, code: str, secret: str = "emulator-secret") -> httpx.Response:
+    """``POST /oauth2/access_token/`` for ``code`` (no token)."""
+    body = {"app_id": "emulator-app", "secret": secret, "auth_code": code}
+    return api.call("POST", "/oauth2/access_token/", token=None, json=body)

@@ -18,8 +18,9 @@ from typing import Any
 
 from tikstream.app import App
 from tikstream.jobs.registry import JobVersion
+from tikstream.records import Partition
 from tikstream.settings import Settings
-from tikstream.sinks.base import Partition, SinkContext
+from tikstream.sinks.base import SinkContext
 from tikstream.testing import RecordingSink
 
 

@@ -84,9 +84,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _emulator(argv: list[str]) -> int:
-    from tikstream.emulator.cli import build_parser as emulator_parser
-    from tikstream.emulator.cli import main as emulator_main
+    """``tikstream emulator``; without the ``emulator`` extra, one line saying how to install it, and exit 2."""
+    from tikstream.emulator import extra
 
+    try:
+        from tikstream.emulator.cli import build_parser as emulator_parser
+        from tikstream.emulator.cli import main as emulator_main
+    except ImportError as error:
+        message = extra.missing(error)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 2
     if {"-h", "--help"} & set(argv):
         parser = emulator_parser()
         parser.formatter_class, parser.epilog = RAW, EPILOG_EMULATOR

@@ -14,7 +14,6 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from tikstream.emulator import handlers_admin, handlers_dmp, handlers_events, handlers_oauth
 from tikstream.emulator.checkpool import MAX_BODY_BYTES, TrackChecker
 from tikstream.emulator.context import EMULATOR, EVENTS_KEY, Emulator
 from tikstream.emulator.envelope import (
@@ -28,6 +27,7 @@ from tikstream.emulator.envelope import (
     encode,
 )
 from tikstream.emulator.faults import Fault
+from tikstream.emulator.handlers import admin, dmp, events, oauth
 from tikstream.emulator.options import EmulatorOptions
 
 API_PREFIX: Final = "/open_api/v1.3"
@@ -94,15 +94,15 @@ async def not_found(request: web.Request, handler: Handler) -> web.StreamRespons
 
 
 _API_ROUTES: Final[tuple[tuple[str, str, ApiHandler], ...]] = (
-    ("POST", "/event/track/", handlers_events.track),
-    ("POST", "/dmp/custom_audience/file/upload/", handlers_dmp.upload),
-    ("POST", "/dmp/custom_audience/create/", handlers_dmp.create),
-    ("POST", "/dmp/custom_audience/update/", handlers_dmp.update),
-    ("GET", "/dmp/custom_audience/get/", handlers_dmp.get),
-    ("GET", "/dmp/custom_audience/list/", handlers_dmp.listing),
-    ("POST", "/dmp/custom_audience/delete/", handlers_dmp.delete),
-    ("POST", "/oauth2/access_token/", handlers_oauth.access_token),
-    ("GET", "/oauth2/advertiser/get/", handlers_oauth.advertisers),
+    ("POST", "/event/track/", events.track),
+    ("POST", "/dmp/custom_audience/file/upload/", dmp.upload),
+    ("POST", "/dmp/custom_audience/create/", dmp.create),
+    ("POST", "/dmp/custom_audience/update/", dmp.update),
+    ("GET", "/dmp/custom_audience/get/", dmp.get),
+    ("GET", "/dmp/custom_audience/list/", dmp.listing),
+    ("POST", "/dmp/custom_audience/delete/", dmp.delete),
+    ("POST", "/oauth2/access_token/", oauth.access_token),
+    ("GET", "/oauth2/advertiser/get/", oauth.advertisers),
 )
 
 
@@ -113,7 +113,7 @@ def create_app(options: EmulatorOptions, checker: TrackChecker | None = None) ->
     app[EMULATOR] = Emulator(options, checker)
     for method, path, handler in _API_ROUTES:
         app.router.add_route(method, API_PREFIX + path, api(handler))
-    app.router.add_get("/portal/auth", handlers_oauth.portal_auth)
-    for method, path, admin in handlers_admin.ROUTES:
-        app.router.add_route(method, path, admin)
+    app.router.add_get("/portal/auth", oauth.portal_auth)
+    for method, path, plain in admin.ROUTES:
+        app.router.add_route(method, path, plain)
     return app

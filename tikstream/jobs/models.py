@@ -83,6 +83,16 @@ class AudienceExportJob(_Job):
     flush_max_bytes: Annotated[StrictInt, Field(ge=1024, le=1_000_000_000)] = 250_000_000
     flush_max_users: Annotated[StrictInt, Field(ge=1, le=10_000_000)] = 500_000
 
+    @property
+    def audiences(self) -> tuple[str, ...]:
+        """The audiences the job listens to, as every job model has them: its one audience."""
+        return (self.audience,)
+
+    @property
+    def triggers(self) -> tuple[TriggerEvent, ...]:
+        """The trigger kinds the job takes: both (an enter adds the user, an exit removes them)."""
+        return ("enter", "exit")
+
     @field_validator("identifiers")
     @classmethod
     def _types_per_file(cls, value: dict[str, str]) -> dict[str, str]:

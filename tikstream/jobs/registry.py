@@ -4,7 +4,8 @@ A new version replaces the old one; a tombstone removes the job; an invalid vers
 field errors while the previous valid version keeps running. Readers get an immutable snapshot
 (``jobs``), swapped atomically on every change, and a ``generation`` number that grows with each swap.
 
-The registry thread must not die quietly: if reading fails, ``failure`` holds the exception and
+The records come from an injected ``ConfigSource`` (the config topic in ``tikstream run``), so the registry
+knows no broker. The registry thread must not die quietly: if reading fails, ``failure`` holds the exception and
 ``/healthz`` reports it, and ``tikstream run`` stops.
 """
 
@@ -16,13 +17,40 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
+from typing import Protocol
 
 from tikstream.errors import FieldError, JobConfigError
 from tikstream.jobs.models import Job, parse_job
-from tikstream.kafka.config_topic import ConfigRecord, ConfigTopicReader
 from tikstream.metrics import Metrics
 
+__all__ = ["ConfigRecord", "ConfigSource", "JobRegistry", "JobVersion", "Rejection"]
+
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigRecord:
+    """One record of the config topic: a job version, or a tombstone (``value`` None)."""
+
+    key: str
+    value: bytes | None  # None: tombstone
+    partition: int
+    offset: int
+    timestamp_ms: int | None = None
+
+
+class ConfigSource(Protocol):
+    """Where config records come from (``tikstream.kafka.config_topic.ConfigTopicReader`` in ``tikstream run``).
+
+    ``start`` may raise ``ConfigError`` (the topic is missing or unreachable). ``caught_up`` turns true once
+    the source has handed out every record that existed when it started. Used from one thread.
+    """
+
+    @property
+    def caught_up(self) -> bool: ...
+    def start(self, timeout: float = 30.0) -> None: ...
+    def poll(self, timeout: float, max_records: int = 500) -> list[ConfigRecord]: ...
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +67,7 @@ class Rejection:
 
 
 class JobRegistry:
-    def __init__(self, metrics: Metrics, reader_factory: Callable[[], ConfigTopicReader] | None = None) -> None:
+    def __init__(self, metrics: Metrics, reader_factory: Callable[[], ConfigSource] | None = None) -> None:
         self._metrics = metrics
         self._reader_factory = reader_factory
         self._lock = threading.Lock()

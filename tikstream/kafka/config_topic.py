@@ -9,22 +9,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 
 from tikstream.errors import ConfigError
+from tikstream.jobs.registry import ConfigRecord
 from tikstream.kafka.watermarks import watermarks
 
-
-@dataclass(frozen=True, slots=True)
-class ConfigRecord:
-    key: str
-    value: bytes | None  # None: tombstone
-    partition: int
-    offset: int
-    timestamp_ms: int | None = None
+__all__ = ["ConfigRecord", "ConfigTopicReader", "publish", "read_config_topic"]
 
 
 class ConfigTopicReader:

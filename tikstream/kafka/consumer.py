@@ -14,7 +14,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
 
-from tikstream.sinks.base import Partition
+from tikstream.records import Partition
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from tikstream.metrics import Metrics
-from tikstream.sinks.base import Partition
+from tikstream.records import Partition
 
 log = logging.getLogger(__name__)
 

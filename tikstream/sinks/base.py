@@ -16,19 +16,18 @@ rebalance, so a sink's effects must be idempotent: stable event ids, set operati
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from tikstream.records import Trigger
+from tikstream.records import Partition, Trigger
 
 if TYPE_CHECKING:
+    from tikstream.auth import AuthStore
     from tikstream.metrics import Metrics
-    from tikstream.processor import DeadLetters
+    from tikstream.tiktok.client import TikTokClient
 
-Partition = tuple[str, int]
-"""(topic, partition): cheap to hash, compared by value."""
-
+__all__ = ["DeadLetters", "Recorder", "Sink", "SinkContext"]
 
 class Sink(Protocol):
     """What the poll loop needs from a sink. Implementations must not block in ``submit`` or ``poll``."""
@@ -58,9 +57,40 @@ class Sink(Protocol):
         """Release resources. Owed work that was not flushed stays uncommitted and will be redone."""
 
 
+class DeadLetters(Protocol):
+    """Where records that cannot be used go (``tikstream.kafka.dlq.DeadLetterWriter``), with the reason.
+
+    ``send`` never blocks and never raises for a full producer queue: the letter is queued and the source
+    offset is owed (``pending``) until the broker acknowledged it. Error texts must not carry secrets.
+    """
+
+    def send(self, partition: Partition, offset: int, key: bytes | None, value: bytes | None, *,
+             error_class: str, error: str, job: str | None = None) -> None: ...
+    def poll(self) -> None: ...
+    def pending(self) -> Mapping[Partition, int]: ...
+    def drop(self, partitions: Iterable[Partition]) -> None: ...
+    def flush(self, timeout: float) -> bool: ...
+
+
+class Recorder(Protocol):
+    """Sees every decoded trigger before routing (the audience membership table,
+    ``tikstream.sinks.audience.membership``).
+
+    ``record`` raises ``BackPressure`` (nothing recorded; the record is parked) and never blocks; the offset
+    stays owed (``pending``) until the write is durable. ``drop`` and ``flush`` as in the sink contract.
+    """
+
+    def record(self, trigger: Trigger, partition: Partition, offset: int, timestamp_ms: int | None) -> None: ...
+    def poll(self) -> None: ...
+    def pending(self) -> Mapping[Partition, int]: ...
+    def drop(self, partitions: Iterable[Partition]) -> None: ...
+    def flush(self, timeout: float) -> bool: ...
+
+
 @dataclass(frozen=True)
 class SinkContext:
-    """What a sink builder may use; built once by the composition root (``tikstream.app``)."""
+    """What every sink builder may use; built once by the composition root (``tikstream.app``). What only one
+    kind of sink needs (the audience writer service, the events sink's knobs) is bound to its builder there."""
 
     metrics: Metrics
     dlq: DeadLetters
@@ -68,6 +98,5 @@ class SinkContext:
     group_id: str
     state_dir: Path
     tiktok_base_url: str
-    auth: Any  # tikstream.auth.AuthStore: re-read when the file changes
-    tiktok: Any  # tikstream.tiktok.client.TikTokClient, shared by every sink (one connection pool)
-    extras: Mapping[str, Any] = field(default_factory=dict)
+    auth: AuthStore | None  # re-read when the file changes; None: no authorization file
+    tiktok: TikTokClient | None  # shared by every sink (one connection pool); None: a sink makes its own

@@ -11,9 +11,8 @@ from collections.abc import Iterable, Mapping
 
 import orjson
 
-from tikstream.processor import DeadLetters
-from tikstream.records import Trigger
-from tikstream.sinks.base import Partition
+from tikstream.records import Partition, Trigger
+from tikstream.sinks.base import DeadLetters
 
 
 class DeadLetterSink:

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from tikstream.errors import TikstreamError
 from tikstream.jobs.registry import JobVersion
 from tikstream.metrics import Metrics
+from tikstream.records import Partition
 from tikstream.routing import Route, RoutingTable
-from tikstream.sinks.base import Partition, Sink
+from tikstream.sinks.base import Sink
 
 log = logging.getLogger(__name__)
 
 SinkFactory = Callable[[JobVersion], Sink]
-ALL_EVENTS = frozenset({"enter", "exit"})
 
 
 @dataclass(slots=True)
@@ -31,15 +31,6 @@ class _Running:
     version: JobVersion
     sink: Sink
     error: str | None = None
-
-
-def job_audiences(version: JobVersion) -> tuple[tuple[str, ...], frozenset[str]]:
-    """The audiences and trigger kinds a job listens to."""
-    job = version.job
-    audiences = getattr(job, "audiences", None)
-    if audiences is not None:
-        return tuple(audiences), frozenset(getattr(job, "triggers", ("enter",)))
-    return (job.audience,), ALL_EVENTS  # type: ignore[union-attr]
 
 
 class SinkManager:
@@ -78,9 +69,13 @@ class SinkManager:
 
     def _routes(self) -> Iterable[tuple[Iterable[str], Route]]:
         for job_id, running in self._running.items():
-            audiences, events = job_audiences(running.version)
-            yield audiences, Route(job_id, running.version.job.type, events, running.version.created_at,
-                                   running.sink)
+            job = running.version.job
+            yield job.audiences, Route(job_id, job.type, frozenset(job.triggers), running.version.created_at,
+                                       running.sink)
+
+    def route(self, audience: str, event: str, produced_at: float) -> list[Route]:
+        """The routes of one trigger in the current table (``RoutingTable.route``)."""
+        return self.table.route(audience, event, produced_at)
 
     def sinks(self) -> list[Sink]:
         return [r.sink for r in self._running.values()] + self._retiring

@@ -10,7 +10,9 @@
         │   └── AudienceBusyError     40002 "being updated / under processing": raised at once, poll and retry
         ├── ReauthorizeError          40102, 40104, 40105, 40106: the token is expired, empty, invalid or
         │                             does not match the advertiser; raised at once, never retried
-        └── PermanentError            will fail the same way again (bad input, permission, HTTP 404 ...);
+        └── PermanentError            will fail the same way again (bad input, HTTP 404 ...);
+            ├── PermissionDeniedError 40001, 40113, 40118, 40119, 40124, 40125, 40130: the token may not do
+            │                         this (pixel, app, event set or advertiser not covered)
             └── AudienceTooSmallError 40002 "fewer than 1000 members/matches"; raised at once
 
 Every error names the endpoint (the path below the base URL, e.g. ``event/track/``), never the access token or
@@ -26,12 +28,14 @@ from typing import Final, Literal
 from tikstream.errors import TikstreamError
 
 __all__ = [
+    "PERMISSION_CODES",
     "REAUTHORIZE_CODES",
     "THROTTLING_CODES",
     "AudienceBusyError",
     "AudienceTooSmallError",
     "ErrorClass",
     "PermanentError",
+    "PermissionDeniedError",
     "ReauthorizeError",
     "RetryableError",
     "ThrottledError",
@@ -45,6 +49,9 @@ PARTIAL_CODE: Final = 20001
 INVALID_PARAMS_CODE: Final = 40002
 THROTTLING_CODES: Final = frozenset({40016, 40100, 40132, 40133, 61000})
 REAUTHORIZE_CODES: Final = frozenset({40102, 40104, 40105, 40106})
+PERMISSION_CODES: Final = frozenset({40001, 40113, 40118, 40119, 40124, 40125, 40130})
+"""Codes that mean "this token may not do this" (docs/tiktok-api.md §1.4): no retry, no use splitting a batch;
+an events job pauses until its authorization changes."""
 _TRANSIENT_CODES: Final = frozenset({40201, 40202, 60001})
 
 _BUSY = re.compile(r"processing|being updated", re.IGNORECASE)
@@ -61,6 +68,7 @@ class ErrorClass(enum.Enum):
     RETRYABLE = "retryable"  # retry with backoff
     REAUTHORIZE = "reauthorize"  # stop; the token must be replaced
     PERMANENT = "permanent"  # do not retry
+    PERMISSION = "permission"  # do not retry: the token does not cover this pixel, app, event set or advertiser
     AUDIENCE_BUSY = "audience_busy"  # 40002 while the audience is processing: retry later, not now
     AUDIENCE_TOO_SMALL = "audience_too_small"  # 40002: the audience would fall under 1000 members
 
@@ -102,6 +110,8 @@ def _classify_code(code: int, message: str) -> ErrorClass:
         return ErrorClass.RETRYABLE
     if code in REAUTHORIZE_CODES:
         return ErrorClass.REAUTHORIZE
+    if code in PERMISSION_CODES:
+        return ErrorClass.PERMISSION
     if code == INVALID_PARAMS_CODE:
         if _BUSY.search(message):
             return ErrorClass.AUDIENCE_BUSY
@@ -183,6 +193,10 @@ class PermanentError(TikTokError):
     outcome = "permanent"
 
 
+class PermissionDeniedError(PermanentError):
+    """The token may not do this (``PERMISSION_CODES``): the pixel, app, event set or advertiser is not covered."""
+
+
 class AudienceTooSmallError(PermanentError):
     """40002: the operation would leave the audience with fewer than 1,000 members or matches."""
 
@@ -192,6 +206,7 @@ ERROR_TYPES: Final[dict[ErrorClass, type[TikTokError]]] = {
     ErrorClass.RETRYABLE: RetryableError,
     ErrorClass.REAUTHORIZE: ReauthorizeError,
     ErrorClass.PERMANENT: PermanentError,
+    ErrorClass.PERMISSION: PermissionDeniedError,
     ErrorClass.AUDIENCE_BUSY: AudienceBusyError,
     ErrorClass.AUDIENCE_TOO_SMALL: AudienceTooSmallError,
 }

@@ -29,7 +29,13 @@ from tikstream.metrics import Metrics
 from tikstream.records import Trigger, decode
 from tikstream.sinks.events.config import EventsSinkConfig
 from tikstream.sinks.events.sink import EventsSink
-from tikstream.tiktok.errors import PermanentError, ReauthorizeError, RetryableError, ThrottledError
+from tikstream.tiktok.errors import (
+    PermanentError,
+    PermissionDeniedError,
+    ReauthorizeError,
+    RetryableError,
+    ThrottledError,
+)
 from tikstream.tiktok.models import Envelope
 
 TP = ("triggers", 0)
@@ -420,7 +426,7 @@ def test_an_unusable_authorization_pauses_without_sending(auths: dict[str, Any])
 
 def test_a_permission_error_pauses_instead_of_dead_lettering() -> None:
     def respond(token: str, body: dict[str, Any]) -> Envelope:
-        raise PermanentError("No permission to operate pixel code", endpoint="event/track/", code=40001)
+        raise PermissionDeniedError("No permission to operate pixel code", endpoint="event/track/", code=40001)
 
     h = Harness(respond=respond, linger_ms=0)
     h.submit(4)

@@ -1,36 +1,94 @@
 """Composition of the ``audience_export`` sink: the sink, its shipper, the process's writer service, the job's
-writer and its backfill, wired to Kafka, TikTok and the membership table. No logic of its own."""
+writer and its backfill, wired to Kafka, TikTok and the membership table. No logic of its own.
+
+``AudienceExport`` is built once per process by the composition root (``tikstream.app``): it holds the
+membership recorder (which the poll loop also uses) and the writer service, started with the first audience
+sink and stopped after the last.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from tikstream.auth import TokenResolver
 from tikstream.jobs.models import AudienceExportJob
+from tikstream.jobs.registry import JobVersion
 from tikstream.mapping.compile import IdentifierCounts
-from tikstream.sinks.audience import service as audience_service
+from tikstream.metrics import Metrics
+from tikstream.sinks.audience.backfill import Backfill, BackfillBuild, Progress, run_in_thread
 from tikstream.sinks.audience.batch import resolve_removes
 from tikstream.sinks.audience.files import FileLayout
+from tikstream.sinks.audience.members_topic import MembershipReader
+from tikstream.sinks.audience.membership import MembershipRecorder, build_recorder
 from tikstream.sinks.audience.ops import Op
+from tikstream.sinks.audience.service import TikTokAudienceApi, WriterService
 from tikstream.sinks.audience.ship import FileStore, Sealed, Shipper
 from tikstream.sinks.audience.sink import AudienceExportSink
+from tikstream.sinks.audience.state import AudienceKafka
 from tikstream.sinks.audience.writer import JobWriter
 from tikstream.sinks.base import SinkContext
 
-__all__ = ["build"]
+__all__ = ["AudienceExport"]
+
+
+class AudienceExport:
+    """The audience export of one process: ``build`` is the ``audience_export`` sink builder."""
+
+    def __init__(self, kafka_config: Mapping[str, str], group_id: str, trigger_topics: Sequence[str],
+                 metrics: Metrics) -> None:
+        self._kafka_config, self._group_id, self._metrics = dict(kafka_config), group_id, metrics
+        self.membership: MembershipRecorder = build_recorder(kafka_config, group_id, trigger_topics)
+        self._lock = threading.Lock()
+        self._service: WriterService | None = None
+        self._users = 0
+
+    def build(self, version: JobVersion, ctx: SinkContext) -> AudienceExportSink:
+        """The sink of one ``audience_export`` job version (``SinkBuilder``)."""
+        return _build(version, ctx, self._acquire(), self._release, self.membership.reader)
+
+    def _acquire(self) -> WriterService:
+        with self._lock:
+            if self._service is None:
+                metrics = self._metrics
+
+                def on_pending(job_id: str, n: int) -> None:
+                    metrics.audience_pending_files.labels(job_id).set(n)
+
+                self._service = WriterService(AudienceKafka(self._kafka_config, self._group_id),
+                                              on_pending=on_pending)
+                self._service.start()
+            self._users += 1
+            return self._service
+
+    def _release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            service = self._service if self._users <= 0 else None
+            if service is not None:
+                self._service = None
+        if service is not None:
+            service.stop()
+            service.kafka.close()
+
+    @property
+    def service(self) -> WriterService | None:
+        """The running writer service (None while no audience sink runs)."""
+        return self._service
 
 
 class _KafkaFileStore:
-    def __init__(self, job: AudienceExportJob, ctx: SinkContext, kafka: Any) -> None:
-        self._job, self._ctx, self._kafka = job, ctx, kafka
+    def __init__(self, job: AudienceExportJob, ctx: SinkContext, kafka: AudienceKafka,
+                 token: Callable[[], str]) -> None:
+        self._job, self._ctx, self._kafka, self._token = job, ctx, kafka, token
 
     def upload(self, calculate_type: str, path: Path) -> str:
-        return str(self._ctx.tiktok.upload_audience_file(_token(self._ctx, self._job), self._job.advertiser_id,
-                                                         calculate_type, path, path.name))
+        return str(_client(self._ctx).upload_audience_file(self._token(), self._job.advertiser_id, calculate_type,
+                                                           path, path.name))
 
     def keep(self, file_id: str, path: Path) -> Any:
         return self._kafka.store_file(file_id, path.read_bytes())
@@ -39,37 +97,40 @@ class _KafkaFileStore:
         self._kafka.put_op(op.job_id, op.to_bytes())
 
 
-def _token(ctx: SinkContext, job: AudienceExportJob) -> str:
-    from tikstream.errors import ConfigError
-
-    refresh = getattr(ctx.auth, "refresh", None)
-    if callable(refresh):
-        refresh()
-    auth = ctx.auth.get(job.auth) if ctx.auth is not None else None
-    if auth is None:
-        raise ConfigError(f"authorization {job.auth!r} is missing")
-    return str(auth.access_token.get_secret_value())
+def _client(ctx: SinkContext) -> Any:
+    if ctx.tiktok is None:
+        raise ValueError("an audience export sink needs the shared TikTok client (SinkContext.tiktok)")
+    return ctx.tiktok
 
 
-def build(version: Any, ctx: SinkContext) -> AudienceExportSink:
-    """The sink of one ``audience_export`` job version, wired to Kafka, TikTok and the process's writer service.
+def _token_source(job: AudienceExportJob, ctx: SinkContext) -> Callable[[], str]:
+    """The job's token at each call: the file re-read when it changed, kind and scope checked
+    (``AuthConfigError`` when unusable)."""
+    resolver = TokenResolver(job, ctx.auth)
 
-    The membership table's reader comes from ``ctx.extras["membership"]`` (the app's ``MembershipRecorder``);
-    without it, exits without a profile are not looked up and ``existing_users`` sends nobody.
+    def token() -> str:
+        resolver.refresh()
+        return resolver.require()
+
+    return token
+
+
+def _build(version: JobVersion, ctx: SinkContext, service: WriterService, release: Callable[[], None],
+           reader: MembershipReader | None) -> AudienceExportSink:
+    """The sink of one ``audience_export`` job version, wired to Kafka, TikTok and the writer service.
+
+    Without a membership ``reader``, exits without a profile are not looked up and ``existing_users`` sends
+    nobody.
     """
-    job: AudienceExportJob = version.job
+    job = version.job
+    if not isinstance(job, AudienceExportJob):
+        raise TypeError(f"job {job.id!r} of type {job.type!r} is not an audience export")
     metrics = ctx.metrics
-    reader = getattr(ctx.extras.get("membership"), "reader", None)
+    token = _token_source(job, ctx)
+    store = _KafkaFileStore(job, ctx, service.kafka, token)
 
-    def on_pending(job_id: str, n: int) -> None:
-        metrics.audience_pending_files.labels(job_id).set(n)
-
-    service = audience_service.acquire(ctx.kafka_config, ctx.group_id, on_pending)
-    store = _KafkaFileStore(job, ctx, service.kafka)
-
-    def api() -> audience_service.TikTokAudienceApi:
-        return audience_service.TikTokAudienceApi(ctx.tiktok, _token(ctx, job), job.advertiser_id,
-                                                  job.retention_in_days)
+    def api() -> TikTokAudienceApi:
+        return TikTokAudienceApi(_client(ctx), token(), job.advertiser_id, job.retention_in_days)
 
     def on_state(state: str) -> None:
         for s in ("creating", "processing", "ready", "failing"):
@@ -87,7 +148,7 @@ def build(version: Any, ctx: SinkContext) -> AudienceExportSink:
             on_applied(ops)
 
         writer_store = service.store()
-        backfill = (_backfill(version, ctx, reader, store, writer_store.put_backfill)
+        backfill = (_backfill(job, version.created_at, ctx, reader, store, writer_store.put_backfill)
                     if job.existing_users else None)
         return JobWriter(job.id, job.audience_name_prefix, job.audience, api, writer_store, applied,
                          on_state=on_state, backfill=backfill)
@@ -105,13 +166,13 @@ def build(version: Any, ctx: SinkContext) -> AudienceExportSink:
     def on_close() -> None:
         shipper.stop.set()
         service.unregister(job.id)
-        audience_service.release(service)
+        release()
 
     return AudienceExportSink(job, ctx.state_dir, shipper, metrics=metrics, writer_status=writer_status,
                               on_close=on_close, layout=layout, counts=counts)
 
 
-def _resolver(job: AudienceExportJob, reader: Any, stop: threading.Event) -> Callable[[Path], int]:
+def _resolver(job: AudienceExportJob, reader: MembershipReader, stop: threading.Event) -> Callable[[Path], int]:
     """Looks exits without identifiers up in the membership table (on the shipping thread)."""
     layout = FileLayout(job.identifiers, job.default_phone_region)  # not the sink's: its counts are not shared
 
@@ -142,11 +203,8 @@ class _Collecting:
         return self._inner.keep(file_id, path)
 
 
-def _backfill(version: Any, ctx: SinkContext, reader: Any, store: FileStore,
-              persist: Callable[[str, bytes], None]) -> Any:
-    from tikstream.sinks.audience.backfill import Backfill, BackfillBuild, Progress, run_in_thread
-
-    job: AudienceExportJob = version.job
+def _backfill(job: AudienceExportJob, created_at: float, ctx: SinkContext, reader: MembershipReader | None,
+              store: FileStore, persist: Callable[[str, bytes], None]) -> Backfill:
     metrics = ctx.metrics
     progress = Progress()
     layout = FileLayout(job.identifiers, job.default_phone_region)
@@ -162,8 +220,8 @@ def _backfill(version: Any, ctx: SinkContext, reader: Any, store: FileStore,
 
     start = None
     if reader is not None:
-        build = BackfillBuild(job.id, job.audience, version.created_at, layout, reader, ship,
+        build = BackfillBuild(job.id, job.audience, created_at, layout, reader, ship,
                               ctx.state_dir / "audience-backfill" / job.id, scanned, progress=progress)
         start = run_in_thread(build, f"backfill-{job.id}")
-    return Backfill(job.id, version.created_at, start, lambda value: persist(job.id, value), progress=progress,
+    return Backfill(job.id, created_at, start, lambda value: persist(job.id, value), progress=progress,
                     on_sent=sent)

@@ -27,9 +27,8 @@ from typing import Any, Protocol
 import orjson
 
 from tikstream.errors import BackPressure
-from tikstream.records import Trigger
+from tikstream.records import Partition, Trigger
 from tikstream.sinks.audience.members_topic import MembershipProducer, MembershipReader
-from tikstream.sinks.base import Partition
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,8 @@ operations of its partitions, hands each to its job's ``JobWriter`` (held until 
 steps the writers, and commits an operation's offset once it was applied (then tombstones its file contents).
 On revoke it drops the queued operations of the partitions it lost; their new owner reads them again.
 
-One service per (Kafka cluster, consumer group) and process, shared by the audience sinks (``acquire``).
+One service per process, shared by the audience sinks; ``tikstream.sinks.audience.build.AudienceExport`` (built
+once by the composition root) starts it with the first audience sink and stops it after the last.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tikstream.sinks.audience.backfill import state_key
@@ -25,7 +26,7 @@ from tikstream.tiktok.errors import PermanentError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["KafkaWriterStore", "TikTokAudienceApi", "WriterService", "acquire", "release"]
+__all__ = ["KafkaWriterStore", "TikTokAudienceApi", "WriterService"]
 
 
 class TikTokAudienceApi:
@@ -236,33 +237,3 @@ class WriterService:
 
 def _record(value: bytes | None) -> AudienceRecord | None:
     return None if value is None else AudienceRecord.from_bytes(value)
-
-
-_SERVICES: dict[tuple[str, str], WriterService] = {}
-_SERVICES_LOCK = threading.Lock()
-
-
-def acquire(kafka_config: Mapping[str, str], group_id: str,
-            on_pending: Callable[[str, int], None] | None = None) -> WriterService:
-    """The process's writer service for this cluster and group, started on first use."""
-    key = (str(kafka_config.get("bootstrap.servers", "")), group_id)
-    with _SERVICES_LOCK:
-        service = _SERVICES.get(key)
-        if service is None:
-            service = WriterService(AudienceKafka(kafka_config, group_id), on_pending=on_pending)
-            service.start()
-            _SERVICES[key] = service
-        service.users += 1
-        return service
-
-
-def release(service: WriterService) -> None:
-    with _SERVICES_LOCK:
-        service.users -= 1
-        if service.users > 0:
-            return
-        for key, value in list(_SERVICES.items()):
-            if value is service:
-                del _SERVICES[key]
-    service.stop()
-    service.kafka.close()

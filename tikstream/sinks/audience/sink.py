@@ -36,15 +36,14 @@ from typing import Any, Final
 from tikstream.errors import BackPressure
 from tikstream.jobs.models import AudienceExportJob
 from tikstream.mapping.compile import IdentifierCounts
-from tikstream.records import Trigger
+from tikstream.records import Partition, Trigger
 from tikstream.sinks.audience.batch import APPEND, REMOVE, Batch
 from tikstream.sinks.audience.files import FileLayout
 from tikstream.sinks.audience.ship import FileStore, Sealed, Shipper
-from tikstream.sinks.base import Partition, SinkContext
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MAX_SHIPPING", "AudienceExportSink", "FileStore", "Sealed", "Shipper", "build_audience_sink"]
+__all__ = ["MAX_SHIPPING", "AudienceExportSink", "FileStore", "Sealed", "Shipper"]
 
 MAX_SHIPPING: Final = 2
 METRICS_INTERVAL: Final = 5.0
@@ -224,10 +223,3 @@ class AudienceExportSink:
             pass
         self._reap()
         return True
-
-
-def build_audience_sink(version: Any, ctx: SinkContext) -> AudienceExportSink:
-    """The ``default_sink_builders`` entry (wiring in ``audience_wiring``)."""
-    from tikstream.sinks.audience.build import build
-
-    return build(version, ctx)

@@ -2,7 +2,7 @@
 
 An events job is *paused* (its records parked, ``tikstream.sinks.events.parking``) when its authorization cannot
 work: TikTok answers a re-authorise code (``ReauthorizeError``: expired, missing, invalid token), or a
-permission code (:data:`PERMISSION_CODES`: the token does not cover this pixel, app or event set), or the
+permission code (``PermissionDeniedError``: the token does not cover this pixel, app or event set), or the
 file lacks the authorization or holds one of the wrong kind or scope. Every other rejection is about the
 events themselves and is handled by splitting the batch.
 
@@ -15,22 +15,16 @@ next send: if it fails the same way, the job pauses again.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final
 
-from tikstream.auth import check_job_auth
+from tikstream.auth import AuthStore, TokenResolver
 from tikstream.jobs.models import EventsJob
-from tikstream.tiktok.errors import PermanentError, ReauthorizeError, TikTokError
+from tikstream.tiktok.errors import PermissionDeniedError, ReauthorizeError, TikTokError
 
-__all__ = ["PERMISSION_CODES", "JobAuth", "is_authorization_error"]
-
-PERMISSION_CODES: Final = frozenset({40001, 40113, 40118, 40119, 40124, 40125, 40130})
-"""Codes that mean "this token may not do this" (TIKTOK_API.md §1.4): no retry, no use splitting a batch."""
+__all__ = ["JobAuth", "is_authorization_error"]
 
 
 def is_authorization_error(exc: BaseException) -> bool:
-    if isinstance(exc, ReauthorizeError):
-        return True
-    return isinstance(exc, PermanentError) and exc.code in PERMISSION_CODES
+    return isinstance(exc, ReauthorizeError | PermissionDeniedError)
 
 
 def describe(exc: BaseException) -> str:
@@ -41,35 +35,25 @@ def describe(exc: BaseException) -> str:
 
 
 class JobAuth:
-    """The job's token from the store (``tikstream.auth.AuthStore``), checked for kind and scope."""
+    """The job's token (``tikstream.auth.TokenResolver``: checked for kind and scope) and its pause clock."""
 
-    def __init__(self, job: EventsJob, store: Any, clock: Callable[[], float], *,
+    def __init__(self, job: EventsJob, store: AuthStore | None, clock: Callable[[], float], *,
                  check_interval: float = 3.0, probe_interval: float = 60.0) -> None:
-        self._job = job
+        self._resolver = TokenResolver(job, store)
         self._store = store
         self._clock = clock
         self._check_interval = check_interval
         self._probe_interval = probe_interval
         self._next_refresh = 0.0
-        self._checked: object = None  # the authorization object last checked (they are immutable)
-        self._checked_problem: str | None = "not checked"
         self.failed: object = None  # the authorization that failed, while paused
         self.failed_at = 0.0
 
-    def current(self) -> Any:
-        return self._store.get(self._job.auth) if self._store is not None else None
+    def current(self) -> object:
+        return self._resolver.current()
 
     def token(self) -> tuple[str | None, str | None]:
         """``(token, None)`` when the job has a usable authorization, else ``(None, why)``."""
-        auth = self.current()
-        if auth is None:
-            return None, f"no authorization named {self._job.auth!r} in the authorization file"
-        if auth is not self._checked:
-            errors = check_job_auth(self._job, {self._job.auth: auth})
-            self._checked, self._checked_problem = auth, ("; ".join(map(str, errors)) or None)
-        if self._checked_problem is not None:
-            return None, self._checked_problem
-        return auth.access_token.get_secret_value(), None
+        return self._resolver.token()
 
     def refresh(self) -> None:
         """Let the store re-read the file when it changed (at most every ``check_interval`` seconds)."""

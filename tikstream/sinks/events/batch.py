@@ -14,8 +14,7 @@ from typing import Any, Final, Protocol
 
 import orjson
 
-from tikstream.records import Trigger
-from tikstream.sinks.base import Partition
+from tikstream.records import Partition, Trigger
 
 __all__ = ["Batch", "Item", "OwedOffsets", "ParkedOrigin", "RetryQueue", "body_envelope", "rejected_index",
            "split", "without"]

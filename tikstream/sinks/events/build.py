@@ -13,18 +13,16 @@ from tikstream.sinks.events.parked_topic import ensure_parked_topic, parked_topi
 from tikstream.sinks.events.parking import KafkaParking
 from tikstream.sinks.events.sink import EventsSink
 
-__all__ = ["EXTRAS_CONFIG_KEY", "build_events_sink"]
-
-EXTRAS_CONFIG_KEY = "events_sink_config"
-"""``SinkContext.extras`` key of an ``EventsSinkConfig`` overriding the defaults (tests, benchmarks)."""
+__all__ = ["build_events_sink"]
 
 
-def build_events_sink(version: JobVersion, ctx: SinkContext) -> EventsSink:
+def build_events_sink(version: JobVersion, ctx: SinkContext, config: EventsSinkConfig | None = None) -> EventsSink:
     """The sink of an ``app_events``, ``web_events`` or ``offline_events`` job version.
 
     Creates the parked-records topic ``{group_id}.parked`` when it is missing (``ConfigError`` when Kafka
     cannot be reached). Uses the shared TikTok client; without one in the context (tests that build an
-    ``App`` bare), the sink gets a client of its own, closed with it.
+    ``App`` bare), the sink gets a client of its own, closed with it. ``config`` overrides the sink's knobs
+    (tests, benchmarks: bind it with ``functools.partial``).
     """
     job = version.job
     if not isinstance(job, AppEventsJob | WebEventsJob | OfflineEventsJob):
@@ -37,9 +35,7 @@ def build_events_sink(version: JobVersion, ctx: SinkContext) -> EventsSink:
 
         client = TikTokClient(ctx.tiktok_base_url, metrics=ctx.metrics)
         on_close = client.close
-    config = ctx.extras.get(EXTRAS_CONFIG_KEY)
     closer: Callable[[], None] | None = on_close
     return EventsSink(job, client=client, auth=ctx.auth, dlq=ctx.dlq, metrics=ctx.metrics,
-                      parking=KafkaParking(ctx.kafka_config, topic, job.id),
-                      config=config if isinstance(config, EventsSinkConfig) else EventsSinkConfig(),
+                      parking=KafkaParking(ctx.kafka_config, topic, job.id), config=config or EventsSinkConfig(),
                       on_close=closer)

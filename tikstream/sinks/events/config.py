@@ -1,4 +1,4 @@
-"""The events sink's knobs (``SinkContext.extras["events_sink_config"]`` overrides them: tests, benchmarks).
+"""The events sink's knobs (``build_events_sink(..., config=)`` overrides them: tests, benchmarks).
 
 The job config holds what an operator tunes per job (``batch_max_events``, ``linger_ms``); these are the
 sink's own limits and timings, the same for every job.

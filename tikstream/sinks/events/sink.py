@@ -36,8 +36,7 @@ from tikstream.errors import BackPressure
 from tikstream.jobs.models import EventsJob
 from tikstream.mapping.compile import compile_events_job
 from tikstream.metrics import Metrics
-from tikstream.records import Trigger
-from tikstream.sinks.base import Partition
+from tikstream.records import Partition, Trigger
 from tikstream.sinks.events.auth import JobAuth, describe, is_authorization_error
 from tikstream.sinks.events.batch import (
     Batch,
