@@ -2,7 +2,7 @@
 #   docker build -t tikstream .
 #   docker run --rm -e TIKSTREAM_BOOTSTRAP_SERVERS=kafka:9092 -v $PWD/auth.json:/run/secrets/auth.json:ro \
 #              -e TIKSTREAM_AUTH_FILE=/run/secrets/auth.json -p 9464:9464 tikstream
-# Secrets are never baked in: mount the authorization file (DESIGN §5). docker-compose.yml shows the whole stack.
+# Secrets are never baked in: mount the authorization file (docs/architecture.md §5). docker-compose.yml shows the whole stack.
 
 FROM python:3.11-slim AS build
 WORKDIR /src

@@ -34,7 +34,7 @@ def _sha(text: str) -> str:
 def body_template() -> bytes:
     """A valid 1,000-event batch whose event ids contain ``@REQ@``, replaced per request.
 
-    Each event is what a tikstream ``web_events`` job sends (DESIGN.md §4.2): hashed email, phone and
+    Each event is what a tikstream ``web_events`` job sends (docs/architecture.md §4.2): hashed email, phone and
     external_id, ip and user agent, value and currency, page url and referrer, plus one ``contents`` item.
     """
     data = [

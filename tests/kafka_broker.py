@@ -1,4 +1,4 @@
-"""Where the local test broker is and how to wait for it (DESIGN.md §10).
+"""Where the local test broker is and how to wait for it (docs/architecture.md §10).
 
 The broker itself is started by ``make kafka-up`` (tools/kafka/local.py, which imports this file by path).
 Tests use::

@@ -167,7 +167,7 @@ def test_to_file_entry_reveals_and_round_trips(tmp_path: Path) -> None:
     assert load_authorizations(write(tmp_path, document, "again.json")) == auths
 
 
-# --- compatibility with job types (DESIGN §5) ------------------------------------------------------------
+# --- compatibility with job types (docs/architecture.md §5) ---------------------------------------------
 
 JOBS: dict[str, dict[str, Any]] = {
     "audience_export": {

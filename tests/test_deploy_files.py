@@ -116,7 +116,7 @@ def test_every_tikstream_variable_is_a_setting(services: dict[str, Any]) -> None
     for name, svc in services.items():
         for key in _env(svc):
             if key.startswith("TIKSTREAM_") and not key.startswith("TIKSTREAM_KAFKA__"):
-                assert key in names, f"{name}: {key} is not a setting (DESIGN §7)"
+                assert key in names, f"{name}: {key} is not a setting (docs/architecture.md §7)"
 
 
 def test_emulator_only_in_the_local_profile(services: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""The authorization file (DESIGN §5): kinds, loading, compatibility with job types, and a watching store.
+"""The authorization file (docs/architecture.md §5): kinds, loading, compatibility with job types, and a watching store.
 
 Credentials live only here, never in Kafka. Secret fields are ``SecretStr`` (``repr`` and ``str`` show
 ``**********``), and no message this module builds quotes a value from the file: parse errors give a line and
@@ -58,7 +58,7 @@ ACCEPTED_KINDS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType({
     "web_events": ("events_token", "tiktok_signin"),
     "offline_events": ("offline_token", "tiktok_signin"),
 })  # fmt: skip
-"""Job type → authorization kinds it accepts (DESIGN §5)."""
+"""Job type → authorization kinds it accepts (docs/architecture.md §5)."""
 
 KINDS: Final = ("tiktok_signin", "events_token", "offline_token")
 APP_ID_PATTERN: Final = r"^[A-Za-z0-9_.-]{1,64}$"

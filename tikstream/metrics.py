@@ -1,4 +1,4 @@
-"""Every Prometheus metric tikstream emits, in one place (DESIGN §9, documented in docs/metrics.md).
+"""Every Prometheus metric tikstream emits, in one place (docs/architecture.md §9, documented in docs/metrics.md).
 
 A ``Metrics`` object is built once by the composition root with the registry to register in, and passed to
 the parts that need it; tests build their own over a fresh ``CollectorRegistry``. Labels stay bounded: job

@@ -1,4 +1,4 @@
-"""``tikstream auth login`` and ``tikstream auth check``: the Marketing API OAuth flow (TIKTOK_API.md §4.1, §4.3).
+"""``tikstream auth login`` and ``tikstream auth check``: the Marketing API OAuth flow (docs/tiktok-api.md §4.1, §4.3).
 
 Login: a one-shot callback server listens on loopback; the advertiser opens the portal URL (derived from the
 base URL: ``…/open_api/v1.3`` → ``…/portal/auth``, so it works against ``tikstream emulator`` too), consents,

@@ -1,4 +1,4 @@
-"""Trigger records (DESIGN §3): the hot-path decoder, record paths, and the model behind the JSON Schema.
+"""Trigger records (docs/architecture.md §3): the hot-path decoder, record paths, and the model behind the JSON Schema.
 
 ``decode`` runs once per consumed record, so it uses orjson and plain checks, never pydantic. A value it
 refuses raises ``InvalidRecord(reason, detail)``; ``reason`` is one of ``REASONS``, a stable word used as the
@@ -290,7 +290,7 @@ def compile_trigger_path(dotted: str) -> Callable[[Trigger], object]:
 
 
 class TriggerModel(BaseModel):
-    """A trigger record: an audience enter or exit of one user (DESIGN §3). Other top-level fields are
+    """A trigger record: an audience enter or exit of one user (docs/architecture.md §3). Other top-level fields are
     allowed and ignored; record paths can only address ``user.*`` and the fields below."""
 
     model_config = ConfigDict(extra="allow", frozen=True, title="Trigger")

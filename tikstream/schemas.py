@@ -45,13 +45,13 @@ def generate() -> dict[str, str]:
         "schemas/trigger.schema.json": _document(
             TriggerModel.model_json_schema(),
             "tikstream trigger record",
-            "The value of a record on the trigger topics (DESIGN.md §3). Generated from "
+            "The value of a record on the trigger topics (docs/architecture.md §3). Generated from "
             f"tikstream.records.TriggerModel by `{REGENERATE}`; do not edit.",
         ),
         "schemas/job.schema.json": _document(
             JOB_ADAPTER.json_schema(),
             "tikstream job",
-            "One job config, the value of a record on the config topic (DESIGN.md §4). Generated from "
+            "One job config, the value of a record on the config topic (docs/architecture.md §4). Generated from "
             f"tikstream.jobs.models by `{REGENERATE}`; do not edit.",
         ),
     }

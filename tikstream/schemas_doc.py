@@ -2,7 +2,7 @@
 
 One section per job type with a table of its fields: type, required or default, constraints, meaning. A
 field's meaning is the schema's ``description`` when the model gives one, otherwise the short text in
-``NOTES`` (taken from DESIGN.md §4). Regenerate with ``python -m tikstream.schemas_doc`` from the repository
+``NOTES`` (taken from docs/architecture.md §4). Regenerate with ``python -m tikstream.schemas_doc`` from the repository
 root; ``--check`` exits 1 when the page is stale (``tests/unit/test_deploy_files.py`` runs it).
 """
 
@@ -23,14 +23,15 @@ REGENERATE: Final = "python -m tikstream.schemas_doc"
 
 TYPE_TEXT: Final[Mapping[str, str]] = {
     "audience_export": "Keeps a TikTok Custom Audience (customer file) in step with one audience: users who "
-    "enter are appended, users who exit are removed, in batches of hashed-ID files (DESIGN.md §4.1). Needs a "
+    "enter are appended, users who exit are removed, in batches of hashed-ID files (docs/architecture.md §4.1). "
+    "Needs a "
     "`tiktok_signin` authorization. Example: [`examples/audience-export.yaml`](../examples/audience-export.yaml).",
-    "app_events": "Sends one Events API 2.0 app event per trigger (DESIGN.md §4.2). Takes an `events_token` "
+    "app_events": "Sends one Events API 2.0 app event per trigger (docs/architecture.md §4.2). Takes an `events_token` "
     "or `tiktok_signin`. Example: [`examples/app-events.yaml`](../examples/app-events.yaml).",
-    "web_events": "Sends one Events API 2.0 web (pixel) event per trigger (DESIGN.md §4.2). Takes an "
+    "web_events": "Sends one Events API 2.0 web (pixel) event per trigger (docs/architecture.md §4.2). Takes an "
     "`events_token` or `tiktok_signin`. Example: [`examples/web-events.yaml`](../examples/web-events.yaml).",
     "offline_events": "Sends one Events API 2.0 offline event per trigger to an offline event set "
-    "(DESIGN.md §4.2). Takes an `offline_token` for the same event set, or `tiktok_signin`. Example: "
+    "(docs/architecture.md §4.2). Takes an `offline_token` for the same event set, or `tiktok_signin`. Example: "
     "[`examples/offline-events.yaml`](../examples/offline-events.yaml).",
 }
 

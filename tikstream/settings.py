@@ -1,4 +1,4 @@
-"""Service settings: environment variables with prefix ``TIKSTREAM_`` (DESIGN §7).
+"""Service settings: environment variables with prefix ``TIKSTREAM_`` (docs/architecture.md §7).
 
 Read once, in ``tikstream.cli``; everything else receives plain values.
 """

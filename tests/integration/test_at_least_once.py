@@ -1,5 +1,5 @@
 """At-least-once on the real broker: kills, take-overs and rebalances lose nothing, and no commit passes
-a record a sink still owes (DESIGN §6)."""
+a record a sink still owes (docs/architecture.md §6)."""
 
 from __future__ import annotations
 

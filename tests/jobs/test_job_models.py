@@ -25,7 +25,7 @@ from tikstream.jobs.fields import APP_STANDARD_EVENTS, WEB_STANDARD_EVENTS
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
-# The DESIGN.md §4 examples, verbatim, plus one app and one offline job of the same shape.
+# The docs/architecture.md §4 examples, verbatim, plus one app and one offline job of the same shape.
 AUDIENCE: dict[str, Any] = {
     "id": "vip-to-tiktok", "type": "audience_export", "auth": "tiktok-main",
     "audience": "vip_customers", "advertiser_id": "7000000000000000000",

@@ -48,7 +48,7 @@ def mapped(mapper: EventMapper, user: dict[str, Any] | None = None, **top: Any) 
     return event
 
 
-# -- TikTok's vectors in a built event (TIKTOK_API.md §6.5) ---------------------------------------------------
+# -- TikTok's vectors in a built event (docs/tiktok-api.md §6.5) ---------------------------------------------------
 
 
 def test_tiktok_hash_vectors_come_out_in_the_built_event() -> None:

@@ -41,7 +41,7 @@ HEX32 = md5("already hashed elsewhere")
 IDFA = "5f3a2b18-9c4d-4e7f-b8e2-17d3a1e69b25"  # TikTok's customer-file example (§2.3)
 
 
-# -- TikTok's published vectors (TIKTOK_API.md §2.3, §3.4, §6.5) -----------------------------------------
+# -- TikTok's published vectors (docs/tiktok-api.md §2.3, §3.4, §6.5) -----------------------------------------
 
 # (family, key, raw, expected full digest, documented prefix, documented suffix)
 VECTORS = [
@@ -331,7 +331,7 @@ def test_field_and_type_sets_match_the_design() -> None:
     assert {
         "email", "phone", "external_id", "ttclid", "ttp", "ip", "user_agent", "locale", "idfa", "gaid",
         "idfv", "att_status", "first_name", "last_name", "zip_code", "city", "state", "country",
-    } == EVENT_USER_FIELDS  # DESIGN.md §4.2
+    } == EVENT_USER_FIELDS  # docs/architecture.md §4.2
     assert HASHED_EVENT_FIELDS <= EVENT_USER_FIELDS
     assert {"ip", "user_agent", "ttclid", "city", "att_status"}.isdisjoint(HASHED_EVENT_FIELDS)
     assert {"EMAIL_SHA256", "PHONE_SHA256", "IDFA_SHA256", "IDFA_MD5", "GAID_SHA256", "GAID_MD5"} == (

@@ -1,4 +1,4 @@
-"""``classify`` against TIKTOK_API.md §1.4, row by row, and the exception tree."""
+"""``classify`` against docs/tiktok-api.md §1.4, row by row, and the exception tree."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Envelope and audience parsing (TIKTOK_API.md §1.3, §2.6, §6.3)."""
+"""Envelope and audience parsing (docs/tiktok-api.md §1.3, §2.6, §6.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ``tikstream`` command line (DESIGN §8). Reads ``Settings`` once and passes plain values down.
+"""The ``tikstream`` command line (docs/architecture.md §8). Reads ``Settings`` once and passes plain values down.
 
 Exit codes: 0 success; 1 the input is wrong (an invalid job, an unknown job, a rejected token, a demo whose
 numbers do not add up); 2 the environment is wrong (Kafka unreachable, authorization file missing or

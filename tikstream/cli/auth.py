@@ -20,7 +20,7 @@ Against the emulator (its developer app is emulator-app / emulator-secret):
   tikstream auth login --name local --app-id emulator-app --secret emulator-secret --no-browser \\
       --tiktok-base-url http://127.0.0.1:18080/open_api/v1.3 --auth-file ./auth.json
 """
-EPILOG_LOGIN = """The flow (TIKTOK_API.md §4.1): a callback server listens on 127.0.0.1:PORT; open the printed URL,
+EPILOG_LOGIN = """The flow (docs/tiktok-api.md §4.1): a callback server listens on 127.0.0.1:PORT; open the printed URL,
 consent, and TikTok redirects to http://127.0.0.1:PORT/callback. The state is checked, the auth_code exchanged
 for a long-lived token, and the token saved in the authorization file (mode 0600, other entries kept) as a
 tiktok_signin entry. Register http://127.0.0.1:PORT/callback as a redirect URL of your TikTok app.

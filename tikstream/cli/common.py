@@ -16,7 +16,7 @@ RAW = argparse.RawDescriptionHelpFormatter
 
 def settings_options(parser: argparse.ArgumentParser, names: Iterable[str] | None = None) -> None:
     """One ``--option`` per setting (or per setting in ``names``); a given option overrides ``TIKSTREAM_<NAME>``."""
-    group = parser.add_argument_group("settings (default: environment TIKSTREAM_<NAME>, then DESIGN §7)")
+    group = parser.add_argument_group("settings (default: environment TIKSTREAM_<NAME>, then docs/architecture.md §7)")
     wanted = set(Settings.model_fields) if names is None else set(names)
     for name, field in Settings.model_fields.items():
         if name == "kafka" or name not in wanted:

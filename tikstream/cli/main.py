@@ -26,7 +26,7 @@ EPILOG_MAIN = """examples:
   tikstream emulator --port 18080 --tokens examples/auth.json
 
 Every command takes -h for its options and examples. Settings come from TIKSTREAM_<NAME> variables and can
-be overridden per command with --<name> (DESIGN.md §7). Job reference: docs/jobs.md.
+be overridden per command with --<name> (docs/architecture.md §7). Job reference: docs/jobs.md.
 """
 EPILOG_RUN = """examples:
   tikstream run

@@ -1,6 +1,6 @@
 """Sample triggers for the demo: plausible profiles, enter and exit, and a few poison records.
 
-Profiles look like what an audience engine sends (DESIGN.md §3): e-mails written carelessly (case, spaces),
+Profiles look like what an audience engine sends (docs/architecture.md §3): e-mails written carelessly (case, spaces),
 phones from several countries in several notations (some without a country code, some not numbers at all),
 mobile advertising ids (IDFA upper case, GAID lower case) with the ATT status, an IP and a user agent, and
 the last order with its contents. A few e-mails arrive already hashed. Every address is on a reserved

@@ -1,7 +1,8 @@
 """Producing the sample triggers at a steady pace, and waiting until tikstream and the emulator settle, with a
 progress line (rewritten in place on a terminal, one line every few seconds otherwise).
 
-*Settled* means: every produced record was consumed and committed (so every job finished with it, DESIGN §6),
+*Settled* means: every produced record was consumed and committed (so every job finished with it,
+docs/architecture.md §6),
 each audience job reports nothing batched, shipping or pending (or, if its sink reports nothing, a flush
 interval passed since the last trigger), and two looks in a row saw the same numbers.
 """

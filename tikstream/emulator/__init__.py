@@ -1,4 +1,4 @@
-"""The local TikTok Business API emulator: a referee written from TIKTOK_API.md.
+"""The local TikTok Business API emulator: a referee written from docs/tiktok-api.md.
 
 It speaks the subset of TikTok's API that tikstream uses (Events API 2.0, the customer-file audience
 endpoints, the Marketing API OAuth flow), validates requests the way that document says TikTok does,

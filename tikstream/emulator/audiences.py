@@ -1,4 +1,4 @@
-"""Custom audiences, their members and their history (TIKTOK_API.md §2.3-§2.8).
+"""Custom audiences, their members and their history (docs/tiktok-api.md §2.3-§2.8).
 
 Members are kept as a set of hashes: the union of the files' identifiers under APPEND, REMOVE and REPLACE
 (a MULTIPLE_TYPES row adds each of its hashes). An audience is *processing* (``is_valid`` false) until

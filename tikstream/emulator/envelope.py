@@ -1,6 +1,6 @@
 """TikTok's response envelope ``{code, message, request_id, data}`` and the codes the emulator answers with.
 
-Application errors travel as HTTP 200 with a non-zero ``code`` (TIKTOK_API.md §1.3). Codes and messages come
+Application errors travel as HTTP 200 with a non-zero ``code`` (docs/tiktok-api.md §1.3). Codes and messages come
 from §1.4 and §6.8; where TikTok's exact wording is unknown the message follows its field-level style
 (``"data.3.event_id: Not a valid string"``).
 """

@@ -1,6 +1,6 @@
 """Checking ``POST /event/track/`` bodies against ``track_schema`` and answering in TikTok's words.
 
-Partial batches: TIKTOK_API.md §7.7 leaves open whether TikTok answers 20001 with per-item errors or fails the
+Partial batches: docs/tiktok-api.md §7.7 leaves open whether TikTok answers 20001 with per-item errors or fails the
 whole batch (Hightouch's claim). The emulator takes the safe reading: **one bad item fails the whole batch**
 with 40002 and a message naming the first bad item's index (``"data.3.event_id: Not a valid string"``);
 nothing of that batch is kept, so a client must split out the bad item and resend the rest.

@@ -1,4 +1,4 @@
-"""Events received by ``/event/track/``, deduplicated as TikTok does (TIKTOK_API.md §3.6).
+"""Events received by ``/event/track/``, deduplicated as TikTok does (docs/tiktok-api.md §3.6).
 
 The key is (``event_source_id``, ``event``, ``event_id``); a second copy within 48 hours of the first is a
 duplicate: TikTok still answers code 0, the emulator counts it and flags it. Events without an ``event_id``

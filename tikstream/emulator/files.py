@@ -1,4 +1,4 @@
-"""Checks on an uploaded customer file (TIKTOK_API.md §2.1, §2.3) and its parsing into a set of hashes.
+"""Checks on an uploaded customer file (docs/tiktok-api.md §2.1, §2.3) and its parsing into a set of hashes.
 
 Order of the checks, each with its code: ``calculate_type`` known (40909), name ends in ``.csv``/``.txt``
 (40908), not empty (40906), at most 50 MB (40907, Treasure Data's figure), MD5 signature (40900), every line

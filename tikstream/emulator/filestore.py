@@ -25,7 +25,7 @@ class StoredFile:
 
 
 class FileStore:
-    """Files by path. A path belongs to the advertiser that uploaded it (TIKTOK_API.md §2.1)."""
+    """Files by path. A path belongs to the advertiser that uploaded it (docs/tiktok-api.md §2.1)."""
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock

@@ -1,4 +1,4 @@
-"""Shapes of hashed identifiers and the ``calculate_type`` tables (TIKTOK_API.md §2.2, §2.3, §3.4)."""
+"""Shapes of hashed identifiers and the ``calculate_type`` tables (docs/tiktok-api.md §2.2, §2.3, §3.4)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def pattern_for(calculate_type: str) -> re.Pattern[str]:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# THE LEAST CERTAIN FACT (TIKTOK_API.md §2.3 and open question §7.1): which header tokens the API accepts in a
+# THE LEAST CERTAIN FACT (docs/tiktok-api.md §2.3 and open question §7.1): which header tokens the API accepts in a
 # MULTIPLE_TYPES file, and in which case. The help centre lists Email / Email_SHA256, Phone / Phone_SHA256 and
 # MAID / MAID_MD5 / MAID_SHA256 (M). Tokens are matched case-insensitively (EMAIL_SHA256 = Email_SHA256).
 # The IDFA_* / GAID_* tokens reuse the calculate_type names (L: no source shows them in a file header).

@@ -1,4 +1,4 @@
-"""OAuth auth codes (TIKTOK_API.md §4.1): issued by ``/portal/auth``, valid one hour, single use."""
+"""OAuth auth codes (docs/tiktok-api.md §4.1): issued by ``/portal/auth``, valid one hour, single use."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ class FaultRates:
 
 @dataclass(frozen=True, slots=True)
 class AudienceRules:
-    """How audiences behave (TIKTOK_API.md §2.3); changeable at run time (``POST /_emulator/settings``)."""
+    """How audiences behave (docs/tiktok-api.md §2.3); changeable at run time (``POST /_emulator/settings``)."""
 
     audience_ready_seconds: float = 3.0  # an audience is not valid until this long after its last change
     min_audience_size: int = 1000  # an operation may not leave fewer members; 0 turns the rule off

@@ -71,7 +71,7 @@ def str_list(value: Any, key: str, lo: int, hi: int) -> list[str]:
 
 
 def query_list(query: Mapping[str, str], key: str, lo: int, hi: int) -> list[str] | None:
-    """A JSON-array query parameter such as ``custom_audience_ids=["1","2"]`` (TIKTOK_API.md §1.2)."""
+    """A JSON-array query parameter such as ``custom_audience_ids=["1","2"]`` (docs/tiktok-api.md §1.2)."""
     raw = query.get(key)
     if raw is None:
         return None

@@ -1,6 +1,6 @@
 """The aiohttp application: TikTok's paths under ``/open_api/v1.3`` plus ``/portal/auth`` and ``/_emulator``.
 
-Every API path ends in ``/``; the same path without it is an HTTP 404 "page not found" (TIKTOK_API.md §1.1).
+Every API path ends in ``/``; the same path without it is an HTTP 404 "page not found" (docs/tiktok-api.md §1.1).
 An API handler returns the envelope's ``data`` or raises ``ApiError``; ``api()`` turns that into TikTok's
 envelope with HTTP 200, deals the request's fault first (so a faulted request changes nothing), and logs it.
 """

@@ -1,4 +1,4 @@
-"""Access tokens and what each kind may do (TIKTOK_API.md §1.2, §4.4; DESIGN.md §5 for the file format).
+"""Access tokens and what each kind may do (docs/tiktok-api.md §1.2, §4.4; docs/architecture.md §5 for the file format).
 
 Without a tokens file the emulator is *open*: any non-empty ``Access-Token`` works for everything. With one,
 only its tokens (plus tokens minted by the OAuth flow or added through ``POST /_emulator/tokens``) work:

@@ -1,4 +1,4 @@
-"""The ``/event/track/`` body as a JSON Schema, written from TIKTOK_API.md §3.1-§3.5.
+"""The ``/event/track/`` body as a JSON Schema, written from docs/tiktok-api.md §3.1-§3.5.
 
 One rule book, checked in native code (jsonschema-rs) so that the emulator keeps up with 1,000-event batches:
 

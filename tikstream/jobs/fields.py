@@ -1,9 +1,9 @@
 """The vocabulary of job configs: identifier patterns and TikTok's field-name tables.
 
-Every table here is a fact about TikTok (TIKTOK_API.md section in brackets) or a rule of ours; the models in
+Every table here is a fact about TikTok (docs/tiktok-api.md section in brackets) or a rule of ours; the models in
 ``tikstream.jobs.models`` only refer to them, so a TikTok change is a one-line change here.
 
-Record paths (DESIGN §3) are dotted paths from the trigger's root. The grammar is::
+Record paths (docs/architecture.md §3) are dotted paths from the trigger's root. The grammar is::
 
     path     := "user" ("." segment)+ | "user_id" | "audience" | "event" | "ts"
     segment  := [A-Za-z0-9_$-]+          (a digits-only segment also indexes a JSON array)
@@ -20,7 +20,7 @@ from tikstream.records import PATH_PATTERN
 # --- identifiers of our own -------------------------------------------------------------------------------
 
 ID_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-"""Job ids and authorization names (DESIGN §4): they are Kafka keys, metric labels and file names."""
+"""Job ids and authorization names (docs/architecture.md §4): they are Kafka keys, metric labels and file names."""
 
 PATH_MAX_LENGTH: Final = 256
 """Record paths follow ``tikstream.records.PATH_PATTERN``; audience slugs ``tikstream.records.SLUG_PATTERN``
@@ -31,7 +31,7 @@ DIGITS_PATTERN: Final = r"^[0-9]{1,32}$"
 
 PIXEL_CODE_PATTERN: Final = r"^[A-Z0-9]{4,64}$"
 STORE_APP_ID_PATTERN: Final = r"^(?:[0-9]{1,32}|[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)+)$"
-"""The ``app.app_id`` of app events: an App Store numeric id or an Android package name (TIKTOK_API §3.2)."""
+"""The ``app.app_id`` of app events: an App Store numeric id or an Android package name (docs/tiktok-api.md §3.2)."""
 
 CUSTOM_EVENT_PATTERN: Final = r"^[A-Za-z][A-Za-z0-9_-]{0,99}$"
 TEST_EVENT_CODE_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
@@ -52,13 +52,13 @@ PATTERN_DESCRIPTIONS: Final[dict[str, str]] = {
 }
 """Human wording for each pattern, used when a value does not match (the schema keeps the regex)."""
 
-# --- audience export (TIKTOK_API §2.2) --------------------------------------------------------------------
+# --- audience export (docs/tiktok-api.md §2.2) --------------------------------------------------------------------
 
 CalculateType = Literal["EMAIL_SHA256", "PHONE_SHA256", "IDFA_SHA256", "IDFA_MD5", "GAID_SHA256", "GAID_MD5"]
 MAX_PATHS_PER_CALCULATE_TYPE: Final = 3
-"""A customer file may hold each header at most 3 times (TIKTOK_API §2.3, HC-cf)."""
+"""A customer file may hold each header at most 3 times (docs/tiktok-api.md §2.3, HC-cf)."""
 
-# --- events (TIKTOK_API §3.3 to §3.5) ----------------------------------------------------------------------
+# --- events (docs/tiktok-api.md §3.3 to §3.5) ----------------------------------------------------------------------
 
 Source = Literal["web", "app", "offline"]
 TriggerEvent = Literal["enter", "exit"]
@@ -78,7 +78,7 @@ OfflineUserField = Literal[
     "first_name", "last_name", "zip_code", "city", "state", "country",
 ]  # fmt: skip
 """TikTok ``user`` fields per source: the common ones everywhere, browser ids (ttclid, ttp) on web only and
-device ids (idfa, gaid, idfv, att_status) on app only (TIKTOK_API §3.4)."""
+device ids (idfa, gaid, idfv, att_status) on app only (docs/tiktok-api.md §3.4)."""
 
 PropertyField = Literal[
     "value",
@@ -97,7 +97,7 @@ PropertyField = Literal[
     "predicted_ltv",
     "delivery_category",
 ]
-"""TikTok ``properties`` fields (TIKTOK_API §3.5)."""
+"""TikTok ``properties`` fields (docs/tiktok-api.md §3.5)."""
 
 WEB_STANDARD_EVENTS: Final = frozenset({
     "AddPaymentInfo", "AddToCart", "AddToWishlist", "ApplicationApproval", "CompleteRegistration", "Contact",
@@ -115,7 +115,7 @@ STANDARD_EVENTS: Final[dict[str, frozenset[str]]] = {
     "app": APP_STANDARD_EVENTS,
     "offline": WEB_STANDARD_EVENTS,
 }
-"""Standard event names per source, case-sensitive (TIKTOK_API §3.3). Offline accepts standard events only."""
+"""Standard event names per source, case-sensitive (docs/tiktok-api.md §3.3). Offline accepts standard events only."""
 
 LEGACY_EVENTS: Final[dict[str, str | None]] = {
     "CompletePayment": "Purchase",

@@ -1,4 +1,4 @@
-"""Job configs (DESIGN §4) as frozen pydantic models, one per job type, unioned on ``type``.
+"""Job configs (docs/architecture.md §4) as frozen pydantic models, one per job type, unioned on ``type``.
 
 Validation happens once, at the edge (``tikstream jobs validate/apply`` and the config-topic registry); the
 rest of tikstream trusts a ``Job``. Unknown fields are rejected, so a typo never silently does nothing.
@@ -69,7 +69,7 @@ class _Job(BaseModel):
 
 
 class AudienceExportJob(_Job):
-    """Keep a TikTok customer-file audience in step with one audience (DESIGN §4.1)."""
+    """Keep a TikTok customer-file audience in step with one audience (docs/architecture.md §4.1)."""
 
     type: Literal["audience_export"]
     audience: Slug
@@ -156,7 +156,7 @@ def _events_examples(names: frozenset[str]) -> dict[str, object]:
 
 
 class AppEventsJob(_EventsJob):
-    """Send an app event to Events API 2.0 for each matching trigger (DESIGN §4.2)."""
+    """Send an app event to Events API 2.0 for each matching trigger (docs/architecture.md §4.2)."""
 
     SOURCE: ClassVar[str] = "app"
     type: Literal["app_events"]
@@ -173,7 +173,7 @@ class AppEventsJob(_EventsJob):
 
 
 class WebEventsJob(_EventsJob):
-    """Send a web (pixel) event to Events API 2.0 for each matching trigger (DESIGN §4.2)."""
+    """Send a web (pixel) event to Events API 2.0 for each matching trigger (docs/architecture.md §4.2)."""
 
     SOURCE: ClassVar[str] = "web"
     type: Literal["web_events"]
@@ -189,7 +189,7 @@ class WebEventsJob(_EventsJob):
 
 
 class OfflineEventsJob(_EventsJob):
-    """Send an offline event to Events API 2.0 for each matching trigger (DESIGN §4.2)."""
+    """Send an offline event to Events API 2.0 for each matching trigger (docs/architecture.md §4.2)."""
 
     SOURCE: ClassVar[str] = "offline"
     type: Literal["offline_events"]

@@ -42,7 +42,7 @@ def _known_region(value: str) -> str:
 
 
 JobId = Annotated[str, Field(pattern=ID_PATTERN, description="Job id; also the config topic key.")]
-AuthName = Annotated[str, Field(pattern=ID_PATTERN, description="Name of an authorization (DESIGN §5).")]
+AuthName = Annotated[str, Field(pattern=ID_PATTERN, description="Name of an authorization (docs/architecture.md §5).")]
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN, description="Audience slug, as in trigger records.")]
 RecordPath = Annotated[
     str,

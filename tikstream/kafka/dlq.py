@@ -2,7 +2,7 @@
 
 The writer owes a record's offset until the broker acknowledged the dead letter, so the poll loop never
 commits past a record whose dead letter could still be lost. A failed delivery is produced again.
-Headers (DESIGN §2): ``error``, ``error_class``, ``job`` (if any), ``source_topic``, ``source_partition``,
+Headers (docs/architecture.md §2): ``error``, ``error_class``, ``job`` (if any), ``source_topic``, ``source_partition``,
 ``source_offset``. Error texts never carry secrets: callers pass TikTok codes and messages, never tokens.
 
 A value the DLQ topic cannot hold (larger than its ``max.message.bytes``) is written without its value and

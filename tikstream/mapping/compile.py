@@ -3,7 +3,7 @@
 ``compile_events_job(job)`` resolves everything that does not depend on the record up front: record paths
 become getters, each ``user`` field gets its normaliser (``tikstream.mapping.normalise``), each ``properties``
 field its converter, and all of it is generated into one straight-line function (``EventMapper``); per
-trigger it only reads, normalises and assembles (TIKTOK_API.md §3.2-§3.5).
+trigger it only reads, normalises and assembles (docs/tiktok-api.md §3.2-§3.5).
 
 Rules the mapper applies to every trigger:
 
@@ -39,7 +39,7 @@ __all__ = ["ARRAY_USER_FIELDS", "CONTENT_ALIASES", "EventMapper", "IdentifierCou
            "event_id"]
 
 ARRAY_USER_FIELDS: Final = frozenset({"email", "phone", "external_id"})
-"""``user`` fields TikTok takes as arrays of strings (TIKTOK_API.md §3.4)."""
+"""``user`` fields TikTok takes as arrays of strings (docs/tiktok-api.md §3.4)."""
 
 CONTENT_ALIASES: Final[Mapping[str, str]] = {
     "content_id": "content_id", "id": "content_id", "sku": "content_id", "product_id": "content_id",
@@ -198,7 +198,7 @@ def _generate(job: EventsJob, counts: IdentifierCounts) -> tuple[str, dict[str, 
 
 
 def _generate_section(job: EventsJob, src: _Source) -> None:
-    """``page`` for web, ``app`` for app (TIKTOK_API.md §3.2); nothing for offline."""
+    """``page`` for web, ``app`` for app (docs/tiktok-api.md §3.2); nothing for offline."""
     if isinstance(job, WebEventsJob):
         src.add("page = {}")
         for key, path in (("url", job.page_url_field), ("referrer", job.page_referrer_field)):

@@ -1,7 +1,8 @@
-"""Digests, hash detection and the outcome vocabulary for identifiers sent to TikTok (TIKTOK_API §2.3, §3.4).
+"""Digests, hash detection and the outcome vocabulary for identifiers sent to TikTok (docs/tiktok-api.md §2.3, §3.4).
 
 TikTok wants lowercase hex digests. A value that already is a digest of the right kind (64 hex characters for
-SHA-256, 32 for MD5, any case) is passed through lower-cased and never hashed again (PEERS.md, pain 1).
+SHA-256, 32 for MD5, any case) is passed through lower-cased and never hashed again (a peer that hashed a hash
+again silently lost every match).
 
 All functions are pure and cheap; the regular expressions are compiled once at import.
 """

@@ -1,4 +1,4 @@
-"""Normalise and hash identifiers for TikTok's two APIs, which disagree (TIKTOK_API.md §2.3 and §3.4).
+"""Normalise and hash identifiers for TikTok's two APIs, which disagree (docs/tiktok-api.md §2.3 and §3.4).
 
 * Events API 2.0 ``user`` fields: :func:`event_user_value`, or :func:`event_normaliser` to resolve a field's
   function once per job version. Phones are hashed as ``+E.164``.
@@ -21,7 +21,7 @@ OPEN QUESTIONS: the decisions taken here (change them here and nowhere else)
 * §7.4 customer-file email "specific normalisation": NO ``+tag`` removal and NO dot removal in the local
   part, for any domain (:data:`EMAIL_LOCAL_PART_RULES`). Only trim, remove all whitespace, lowercase, as in
   TikTok's vector ``janedoe@gmail.com`` and RudderStack's record path. Segment's dot removal broke matching
-  (PEERS.md pain 2).
+  (a peer that dropped such phones silently lost those users).
 * §7.3 customer-file phone: E.164 digits with the country code and no ``+`` (the current help page's hash).
 * Phones without ``+``: parsed in the job's ``default_phone_region`` first; if that gives no valid number, or
   there is no region, the digits are read as already carrying a country code (``37493828222``,
@@ -350,5 +350,5 @@ def audience_normaliser(calculate_type: str, default_region: str | None = None) 
 
 
 def audience_id_value(calculate_type: str, raw: object, default_region: str | None) -> Result:
-    """Normalise and hash one customer-file audience ID for ``calculate_type`` (TIKTOK_API.md §2.3)."""
+    """Normalise and hash one customer-file audience ID for ``calculate_type`` (docs/tiktok-api.md §2.3)."""
     return audience_normaliser(calculate_type, default_region)(raw)

@@ -1,4 +1,4 @@
-"""The TikTok Business API client: the only package that imports httpx (STYLE.md habit 6).
+"""The TikTok Business API client: the only package that imports httpx .
 
 Public API: ``TikTokClient``, its policies (``RetryPolicy``, ``RateLimiter``), its results (``models``)
 and its exception tree (``errors``, drawn in that module's docstring).

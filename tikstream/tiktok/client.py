@@ -1,4 +1,4 @@
-"""``TikTokClient``: the TikTok Business API v1.3 calls tikstream makes (TIKTOK_API.md §2, §3.1, §4).
+"""``TikTokClient``: the TikTok Business API v1.3 calls tikstream makes (docs/tiktok-api.md §2, §3.1, §4).
 
 The only place that speaks HTTP. Every method sends through ``Caller`` (``transport.py``): ``Access-Token``
 header, envelope parsed on every answer, codes classified (``errors.classify``), retries with capped

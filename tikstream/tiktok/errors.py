@@ -1,4 +1,4 @@
-"""TikTok API errors and the one rule that classifies an answer (TIKTOK_API.md §1.4).
+"""TikTok API errors and the one rule that classifies an answer (docs/tiktok-api.md §1.4).
 
 ::
 

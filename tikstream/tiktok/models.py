@@ -145,7 +145,7 @@ class AudienceDetails:
         )
 
     def status(self, now: dt.datetime) -> AudienceStatus:
-        """The practical reading of TIKTOK_API.md §2.6 (TikTok has no explicit status field)."""
+        """The practical reading of docs/tiktok-api.md §2.6 (TikTok has no explicit status field)."""
         if self.error_msg:
             return "failed"
         if self.expired_time is not None and self.expired_time <= now:

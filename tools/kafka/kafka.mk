@@ -1,4 +1,4 @@
-# Local Apache Kafka (DESIGN.md §10), included by the top-level Makefile, which defines PY (.venv/bin/python).
+# Local Apache Kafka (docs/architecture.md §10), included by the top-level Makefile, which defines PY (.venv/bin/python).
 # KAFKA_PORT (default 9092) and KAFKA_CONTROLLER_PORT (default: a free port) are read from the environment.
 .PHONY: kafka-up kafka-down
 

@@ -1,4 +1,4 @@
-"""``/dmp/custom_audience/*`` over real sockets: customer files (TIKTOK_API.md §2.1-§2.3) and audiences
+"""``/dmp/custom_audience/*`` over real sockets: customer files (docs/tiktok-api.md §2.1-§2.3) and audiences
 (§2.4-§2.8), each request with its documented answer, then membership, readiness, paging and file paths.
 """
 

@@ -1,4 +1,4 @@
-"""``POST /event/track/`` over real sockets: each kind of body with the answer TIKTOK_API.md §3 documents, and
+"""``POST /event/track/`` over real sockets: each kind of body with the answer docs/tiktok-api.md §3 documents, and
 what is kept (whole batches only, deduplicated).
 """
 

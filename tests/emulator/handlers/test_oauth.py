@@ -1,4 +1,5 @@
-"""OAuth over real sockets (TIKTOK_API.md §4): the consent page's redirect, the code exchange, the advertiser list."""
+"""OAuth over real sockets (docs/tiktok-api.md §4): the consent page's redirect, the code exchange, the
+advertiser list."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Customer files: hashes, single and multiple types, header tokens, splitting (TIKTOK_API.md §2.3)."""
+"""Customer files: hashes, single and multiple types, header tokens, splitting (docs/tiktok-api.md §2.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The customer-file audience endpoints ``/dmp/custom_audience/*`` (TIKTOK_API.md §2.1-§2.8).
+"""The customer-file audience endpoints ``/dmp/custom_audience/*`` (docs/tiktok-api.md §2.1-§2.8).
 
 Every call needs a token that may manage the request's ``advertiser_id`` (a ``tiktok_signin``, scoped to its
 ``advertiser_ids`` when it has them). ``update`` without ``action`` replaces, as TikTok does (§2.5).

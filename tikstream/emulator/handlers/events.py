@@ -1,4 +1,4 @@
-"""``POST /event/track/`` (TIKTOK_API.md §3)."""
+"""``POST /event/track/`` (docs/tiktok-api.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``existing_users``: a job's backfill from the audience membership table (DESIGN §4.1).
+"""``existing_users``: a job's backfill from the audience membership table (docs/architecture.md §4.1).
 
 Who is sent. The membership table (``tikstream.sinks.audience.members_topic``) holds each user's latest trigger, stamped
 with the trigger's Kafka timestamp. A job handles the triggers produced from its ``created_at`` on; the

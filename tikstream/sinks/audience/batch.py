@@ -1,4 +1,4 @@
-"""One audience job's open batch, on disk: a user's last trigger wins (DESIGN §4.1).
+"""One audience job's open batch, on disk: a user's last trigger wins (docs/architecture.md §4.1).
 
 The batch is a SQLite file under the state dir with one row per user: (user_id, action, file rows, partition
 index). A new trigger of a user replaces the old row, so enter→exit→enter in one batch is one APPEND. An exit

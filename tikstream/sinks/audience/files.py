@@ -1,4 +1,4 @@
-"""Customer files as TikTok wants them (TIKTOK_API.md §2.1, §2.3): what one user contributes, and the files.
+"""Customer files as TikTok wants them (docs/tiktok-api.md §2.1, §2.3): what one user contributes, and the files.
 
 One ``calculate_type`` in the job: the audience and its files use that type, one hash per line, no header (the
 AWS sample's shape; §2.3 says the API does not need one). Several types: ``MULTIPLE_TYPES``, a header row of
@@ -32,7 +32,7 @@ MAX_FILE_BYTES: Final = 50 * 1000 * 1000
 """Below TikTok's 50 MB per file over the API (§2.1: TD reports 50 MB; we stay under 50 MiB and 50 MB)."""
 
 # ---------------------------------------------------------------------------------------------------------
-# THE LEAST CERTAIN FACT (TIKTOK_API.md §2.3 and open question §7.1): the header tokens of a MULTIPLE_TYPES
+# THE LEAST CERTAIN FACT (docs/tiktok-api.md §2.3 and open question §7.1): the header tokens of a MULTIPLE_TYPES
 # file. The help centre (M) lists Email / Email_SHA256, Phone / Phone_SHA256, MAID / MAID_MD5 / MAID_SHA256,
 # with IDFA and GAID mixed in one MAID column. We write the hashed forms exactly as the help centre spells
 # them; the case TikTok expects is unknown (the emulator matches case-insensitively). Change them here only.

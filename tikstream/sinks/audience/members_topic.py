@@ -1,4 +1,4 @@
-"""The audience membership table in Kafka: ``{group_id}.audience-members`` (DESIGN §2, §4.1).
+"""The audience membership table in Kafka: ``{group_id}.audience-members`` (docs/architecture.md §2, §4.1).
 
 One record per (audience, user), key ``{audience}\\x00{user_id}`` (UTF-8): an *enter* stores the trigger's
 raw value (the profile the identifiers are read from, with the same record paths as a job's ``identifiers``),

@@ -1,4 +1,4 @@
-"""The membership recorder: every decoded trigger updates the audience membership table (DESIGN §4.1).
+"""The membership recorder: every decoded trigger updates the audience membership table (docs/architecture.md §4.1).
 
 The poll loop hands the recorder every trigger it decodes, for every audience, before routing: a job created
 later may ask for ``existing_users``, and only a table kept for every audience can answer it. An *enter*

@@ -1,4 +1,4 @@
-"""``audience_export`` sink (DESIGN §4.1): triggers → batch on disk → files → pending operation in Kafka.
+"""``audience_export`` sink (docs/architecture.md §4.1): triggers → batch on disk → files → pending operation in Kafka.
 
 Per job, triggers go into an on-disk ``Batch`` (a user's last trigger wins). The batch is sealed when its
 first trigger is ``flush_interval_seconds`` old, or at ``flush_max_users`` users, or when its rows pass

@@ -1,4 +1,4 @@
-"""Kafka topics that hold audience export state (DESIGN §2, internal ``{group_id}.<purpose>`` topics).
+"""Kafka topics that hold audience export state (docs/architecture.md §2, internal ``{group_id}.<purpose>`` topics).
 
 - ``{group_id}.audience-ops``: pending audience operations, keyed by job id; a job's operations all go to one
   partition (``ops_partition``), in order. Consumed by the consumer group ``{group_id}.audience-writers``: the

@@ -5,7 +5,7 @@ created per job: before ``create`` the intended name is stored in ``{group_id}.a
 finds a name without an id (a crash between the two) looks the name up with ``list_audiences`` before creating.
 
 ``step(now)`` does at most one TikTok call sequence and never sleeps; it returns when it wants to run again.
-Rules (DESIGN §4.1, TIKTOK_API §2.4-§2.6):
+Rules (docs/architecture.md §4.1, docs/tiktok-api.md §2.4-§2.6):
 
 - no audience yet: leading REMOVEs are done (nobody to remove); the leading APPENDs (≤ 50 file paths)
   create the audience;

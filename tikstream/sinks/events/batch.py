@@ -59,7 +59,7 @@ class Batch:
 
 
 def body_envelope(source: str, source_id: str, test_event_code: str | None) -> tuple[bytes, bytes]:
-    """The bytes before and after the joined items of a ``/event/track/`` body (TIKTOK_API.md §3.1):
+    """The bytes before and after the joined items of a ``/event/track/`` body (docs/tiktok-api.md §3.1):
     ``event_source``, ``event_source_id``, and ``test_event_code`` at the top level when set."""
     top: dict[str, Any] = {"event_source": source, "event_source_id": source_id}
     if test_event_code is not None:
