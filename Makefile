@@ -45,9 +45,10 @@ test: setup kafka-up ## unit, contract and integration tests (starts local Kafka
 unit: setup ## unit tests only (no Kafka)
 	$(PY) -m pytest -q -m "not integration" $(PYTEST_ARGS)
 
-lint: setup ## ruff and mypy --strict
+lint: setup ## ruff, mypy --strict and the import contract (import-linter, in pyproject.toml)
 	.venv/bin/ruff check tikstream tests bench tools
 	.venv/bin/mypy tikstream
+	.venv/bin/lint-imports
 
 schemas: setup ## regenerate schemas/*.json from the models, and docs/jobs.md from the schemas
 	$(PY) -m tikstream.schemas

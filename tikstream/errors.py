@@ -8,7 +8,21 @@
     │   └── AuthConfigError         a missing or incompatible authorization
     ├── InvalidRecord               a trigger that cannot be decoded (carries the DLQ reason)
     ├── BackPressure                a sink cannot take more now; the caller pauses and retries
-    └── TikTokError                 defined in tikstream.tiktok.errors (retryable / reauthorize / permanent)
+    ├── KafkaStoreError             an audience record not stored in Kafka in time (sinks.audience.state)
+    ├── MembershipError             the membership table could not be read (sinks.audience.members_topic)
+    ├── LoginError                  ``tikstream auth login`` did not complete (oauth_login)
+    └── TikTokError                 an answer from TikTok; its tree is in tikstream.tiktok.errors:
+        ├── RetryableError            (ThrottledError, TransportError, AudienceBusyError)
+        ├── ReauthorizeError
+        └── PermanentError            (PermissionDeniedError, AudienceTooSmallError)
+
+    ValueError
+    └── MalformedEnvelope           a TikTok answer without a readable envelope (tiktok.models); the
+                                    client turns it into a TikTokError
+
+    Exception                       the emulator's own, never raised outside it (tikstream.emulator):
+    ├── ApiError                    a refused request, answered with TikTok's code and message (envelope)
+    └── _WorkerGone                 a check worker died mid-body; the body is checked in place (checkpool)
 
 Messages never contain secrets: access tokens and app secrets stay out of every error.
 """

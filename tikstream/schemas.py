@@ -1,6 +1,6 @@
 """JSON Schemas generated from the models: ``schemas/trigger.schema.json`` and ``schemas/job.schema.json``.
 
-The files are committed so editors and other producers can use them; ``tests/unit/test_schemas.py`` fails
+The files are committed so editors and other producers can use them; ``tests/test_schemas.py`` fails
 when they drift from the code. Regenerate with ``python -m tikstream.schemas`` (from the repository root),
 or check without writing with ``python -m tikstream.schemas --check``.
 """

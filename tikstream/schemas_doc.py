@@ -3,7 +3,7 @@
 One section per job type with a table of its fields: type, required or default, constraints, meaning. A
 field's meaning is the schema's ``description`` when the model gives one, otherwise the short text in
 ``NOTES`` (taken from docs/architecture.md §4). Regenerate with ``python -m tikstream.schemas_doc`` from the repository
-root; ``--check`` exits 1 when the page is stale (``tests/unit/test_deploy_files.py`` runs it).
+root; ``--check`` exits 1 when the page is stale (``tests/test_deploy_files.py`` runs it).
 """
 
 from __future__ import annotations

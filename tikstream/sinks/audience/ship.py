@@ -1,4 +1,4 @@
-"""Shipping one sealed audience batch (see ``audience``): resolve exits without a profile, write the APPEND and
+"""Shipping one sealed audience batch (see ``sink``): resolve exits without a profile, write the APPEND and
 REMOVE files, upload them, store their content and one pending operation per action. Runs on a worker
 thread and retries every step until it succeeds or is stopped."""
 

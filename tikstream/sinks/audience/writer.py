@@ -18,7 +18,7 @@ Rules (docs/architecture.md §4.1, docs/tiktok-api.md §2.4-§2.6):
 Operations are applied at least once; applying a suffix again after a crash gives the same members (APPEND and
 REMOVE of fixed sets are idempotent in sequence).
 
-With ``existing_users`` the writer has a ``Backfill`` (``audience_backfill``): until it is done, the job's own
+With ``existing_users`` the writer has a ``Backfill`` (``backfill``): until it is done, the job's own
 operations wait, and the backfill's APPENDs go first.
 """
 
