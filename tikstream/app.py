@@ -28,6 +28,7 @@ from tikstream.sinks.events.build import build_events_sink
 from tikstream.sinks.manager import SinkManager
 from tikstream.status import StatusServer
 from tikstream.status_report import jobs_report
+from tikstream.supervise import Failure, Policy, Supervisor
 from tikstream.tiktok.client import TikTokClient
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ class App:
         self.metrics = metrics or Metrics()
         self.stop = threading.Event()
         self.shutdown_timeout = shutdown_timeout
+        self.supervisor = Supervisor(self.metrics.thread_failures_total, on_fatal=self._fatal,
+                                     redact=auth.redact if auth is not None else lambda s: s)
         kafka = settings.kafka_config()
         self.dlq = DeadLetterWriter(kafka, settings.dlq_topic, self.metrics)
         self.registry = JobRegistry(self.metrics, lambda: ConfigTopicReader(kafka, settings.config_topic))
@@ -78,6 +81,7 @@ class App:
         self.processor = Processor(self.consumer, self.dlq, self.sinks, self.metrics, recorder=self.membership)
         self.joined = False
         self.status = StatusServer(settings.http_port, self.metrics, self.health, self.ready, self.jobs)
+        self._status_stop = threading.Event()
 
     def _build(self, builders: Mapping[str, SinkBuilder], version: JobVersion) -> Sink:
         builder = builders.get(version.job.type)
@@ -90,8 +94,9 @@ class App:
 
     # -- probes -----------------------------------------------------------------------------------------
     def health(self) -> tuple[bool, str]:
-        if self.registry.failure is not None:
-            return False, f"config registry stopped: {self.registry.failure}"
+        threads_ok, threads = self.supervisor.health()
+        if not threads_ok:
+            return False, threads
         age = time.monotonic() - self.processor.last_step
         return (age < 30.0), f"poll loop turned {age:.1f}s ago"
 
@@ -116,25 +121,39 @@ class App:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop.set())
 
+    def _fatal(self, failure: Failure) -> None:
+        """A part whose policy is EXIT failed: stop the loop; ``run`` returns 1."""
+        self.stop.set()
+
+    def _registry(self, stop: threading.Event) -> None:
+        """The config registry's thread. Policy EXIT: without a registry no job version can change, and the
+        registry reads the whole topic again only at start, so the process restarts instead."""
+        self.registry.run(stop)
+        if self.registry.failure is not None:
+            raise self.registry.failure
+
     def run(self) -> int:
         ensure_topics(self.settings.kafka_config(), own_topics(self.settings))
         if self.membership is not None:
             self.membership.start()
-        self.status.start()
-        self.registry.start(self.stop)
-        while not self.registry.caught_up and not self.stop.is_set():
-            if self.registry.failure is not None:
-                return 1
-            self.processor.last_step = time.monotonic()
-            time.sleep(0.05)
+        # The status server's thread. Policy RESTART: it only reads state, so serving again is safe.
+        self.supervisor.spawn("status-server", self.status.serve, Policy.RESTART, self._status_stop)
+        self.supervisor.spawn("config-registry", self._registry, Policy.EXIT, self.stop)
+        try:
+            while not self.registry.caught_up and not self.stop.is_set():
+                self.processor.last_step = time.monotonic()
+                time.sleep(0.05)
+        except BaseException:
+            self._close_status()
+            raise
+        if self.stop.is_set():
+            self._close_status()
+            return 1 if self.supervisor.fatal is not None else 0
         self.consumer.subscribe(self.settings.trigger_topics, self._assigned, self.processor.on_revoke,
                                 self.processor.on_lost)
         next_gauge = 0.0
         try:
             while not self.stop.is_set():
-                if self.registry.failure is not None:
-                    log.error("config registry failed; stopping", extra={"error": str(self.registry.failure)})
-                    return 1
                 self.sinks.sync(self.registry.jobs, self.registry.generation)
                 self.processor.step()
                 if time.monotonic() >= next_gauge:
@@ -142,6 +161,10 @@ class App:
                     next_gauge = time.monotonic() + 5.0
         finally:
             self._close()
+        if self.supervisor.fatal is not None:
+            log.error("stopping: a background thread failed",
+                      extra={"thread_name": self.supervisor.fatal.thread, "error": self.supervisor.fatal.error})
+            return 1
         return 0
 
     def _assigned(self, partitions: list[Any]) -> None:
@@ -156,4 +179,8 @@ class App:
             self.membership.close()
         self.sinks.close()
         self.dlq.close()
-        self.status.stop()
+        self._close_status()
+
+    def _close_status(self) -> None:
+        self._status_stop.set()
+        self.status.close()

@@ -261,6 +261,15 @@ class AuthStore:
         """Every authorization, as an immutable mapping (for ``check_job_auth``)."""
         return self._auths
 
+    def redact(self, text: str) -> str:
+        """``text`` with every secret of the file (tokens, app secrets) replaced by ``****``: for error texts
+        that leave the process (``/healthz``, logs)."""
+        for auth in self._auths.values():
+            for value in (auth.access_token, getattr(auth, "secret", None)):
+                if value is not None and value.get_secret_value():
+                    text = text.replace(value.get_secret_value(), "****")
+        return text
+
     def refresh(self) -> bool:
         """Re-read the file if it changed; True when the authorizations changed."""
         now = self._clock()

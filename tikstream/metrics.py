@@ -56,6 +56,10 @@ class Metrics:
         self.config_rejected_total = Counter(
             "config_rejected_total", "Job config versions rejected as invalid.", namespace=ns, registry=r
         )
+        self.thread_failures_total = Counter(
+            "thread_failures_total", "Failures of a supervised background thread, by thread name.", ["thread"],
+            namespace=ns, registry=r,
+        )
         # -- TikTok
         self.tiktok_requests_total = Counter(
             "tiktok_requests_total", "TikTok API requests, by endpoint and outcome.", ["endpoint", "outcome"],

@@ -56,13 +56,27 @@ class StatusServer:
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="status-http", daemon=True)
+        self._lock = threading.Lock()
+        self._serving = self._closed = False
 
-    def start(self) -> None:
-        self._thread.start()
+    def serve(self, stop: threading.Event) -> None:
+        """The server thread's body (run supervised by ``tikstream.app``): serves until ``close``."""
+        with self._lock:
+            if self._closed or stop.is_set():
+                return
+            self._serving = True
+        try:
+            self._server.serve_forever(poll_interval=0.2)
+        finally:
+            self._serving = False
 
-    def stop(self) -> None:
-        self._server.shutdown()
+    def close(self) -> None:
+        """Stop serving (``serve`` returns) and release the port."""
+        with self._lock:
+            self._closed = True
+            serving = self._serving
+        if serving:
+            self._server.shutdown()  # waits for serve_forever to return: only when it runs
         self._server.server_close()
 
 

@@ -1,0 +1,183 @@
+"""Supervised background threads: a part that stops is never silent.
+
+Every long-lived thread of ``tikstream run`` (the config registry, the audience writer, the parked-records
+readers, the backfills, the status server) runs under a ``Supervisor``. When its body raises, the supervisor
+
+1. records the failure: ``/healthz`` (``Supervisor.health``) answers unhealthy, naming the thread and the
+   error, at once (well within the 10 s an operator's probe allows);
+2. counts it in ``tikstream_thread_failures_total{thread}`` and logs it at ERROR with the traceback;
+3. then applies the thread's policy, chosen where the thread is started and written in its docstring:
+
+   - ``RESTART``: the body is run again after a backoff (1 s, doubling, at most 30 s), because its work is
+     idempotent and restarting is safe (it re-reads its input from Kafka; nothing it owed was committed).
+     The failure stays reported until the new run has lasted ``healthy_after`` seconds without failing.
+   - ``EXIT``: the process must stop: ``on_fatal`` is called once (``tikstream run`` stops its loop and exits
+     with status 1, so the orchestrator restarts the process), because restarting the part alone could
+     break a guarantee.
+
+A body that returns normally has finished its work (for example a backfill that is done); that is not a
+failure. Error texts pass through ``redact`` before they are stored, shown or logged, so a secret that an
+exception happened to carry is never exposed.
+
+Not guaranteed: a thread that hangs without raising is not detected here (the poll loop's own liveness is
+checked by ``/healthz`` separately).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Failure", "Policy", "Supervised", "Supervisor"]
+
+MAX_ERROR_CHARS: Final = 300
+
+
+class Policy(enum.Enum):
+    RESTART = "restart"
+    EXIT = "exit"
+
+
+class FailureCounter(Protocol):
+    def labels(self, *values: str) -> _Inc: ...
+
+
+class _Inc(Protocol):
+    def inc(self, amount: float = 1) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    thread: str
+    error: str  # exception class and message, redacted and cut to MAX_ERROR_CHARS
+    at: float  # clock time of the failure
+    count: int  # failures of this thread so far
+
+
+def describe(exc: BaseException, redact: Callable[[str], str]) -> str:
+    text = redact(f"{type(exc).__name__}: {exc}")
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
+
+
+class Supervised:
+    """One supervised thread. ``stop`` is the event its body must watch; ``join`` waits for it."""
+
+    def __init__(self, supervisor: Supervisor, name: str, body: Callable[[threading.Event], None], policy: Policy,
+                 stop: threading.Event) -> None:
+        self.name, self.policy, self.stop = name, policy, stop
+        self._supervisor, self._body = supervisor, body
+        self.failure: Failure | None = None
+        self.started_at = 0.0
+        self.runs = 0  # bodies started so far
+        self.failed_run = 0  # the run that failed last
+        self.finished = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> Supervised:
+        self._thread.start()
+        return self
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        sup = self._supervisor
+        backoff = sup.backoff_initial
+        while not self.stop.is_set():
+            self.started_at = sup.clock()
+            self.runs += 1
+            try:
+                self._body(self.stop)
+            except BaseException as exc:  # every failure is recorded; EXIT and RESTART decide what follows
+                self.failed_run = self.runs
+                sup.failed(self, exc)
+                if self.policy is Policy.EXIT:
+                    return
+                if sup.clock() - self.started_at >= sup.healthy_after:
+                    backoff = sup.backoff_initial  # it had run well for a while: start the backoff again
+                if self.stop.wait(backoff):
+                    return
+                backoff = min(backoff * 2, sup.backoff_max)
+                continue
+            self.finished = True
+            return
+
+    def healthy(self) -> bool:
+        failure = self.failure
+        if failure is None:
+            return True
+        if self.policy is Policy.EXIT or not self.is_alive():
+            return False
+        running_again = self.runs > self.failed_run
+        return running_again and self._supervisor.clock() - self.started_at >= self._supervisor.healthy_after
+
+
+class Supervisor:
+    """Starts and watches the process's background threads (see the module docstring)."""
+
+    def __init__(self, failures_total: FailureCounter, *, on_fatal: Callable[[Failure], None] | None = None,
+                 redact: Callable[[str], str] = lambda s: s, clock: Callable[[], float] = time.monotonic,
+                 backoff_initial: float = 1.0, backoff_max: float = 30.0, healthy_after: float = 30.0) -> None:
+        self._failures_total = failures_total
+        self._on_fatal = on_fatal
+        self._redact = redact
+        self.clock = clock
+        self.backoff_initial, self.backoff_max, self.healthy_after = backoff_initial, backoff_max, healthy_after
+        self._lock = threading.Lock()
+        self._threads: dict[str, Supervised] = {}
+        self._counts: dict[str, int] = {}
+        self.fatal: Failure | None = None
+
+    def spawn(self, name: str, body: Callable[[threading.Event], None], policy: Policy,
+              stop: threading.Event | None = None) -> Supervised:
+        """Start ``body(stop)`` on a thread named ``name`` (names are metric labels: keep them bounded)."""
+        thread = Supervised(self, name, body, policy, stop if stop is not None else threading.Event())
+        with self._lock:
+            previous = self._threads.get(name)
+            if previous is not None and previous.is_alive():
+                raise ValueError(f"a supervised thread named {name!r} is running")
+            self._threads[name] = thread
+        return thread.start()
+
+    def forget(self, name: str) -> None:
+        """Stop watching a thread that was stopped on purpose (a job removed, a backfill done)."""
+        with self._lock:
+            self._threads.pop(name, None)
+
+    def failed(self, thread: Supervised, exc: BaseException) -> None:
+        error = describe(exc, self._redact)
+        with self._lock:
+            count = self._counts[thread.name] = self._counts.get(thread.name, 0) + 1
+        failure = Failure(thread.name, error, self.clock(), count)
+        thread.failure = failure
+        self._failures_total.labels(thread.name).inc()
+        action = "the process stops" if thread.policy is Policy.EXIT else "restarting it with backoff"
+        log.error("background thread %s failed; %s", thread.name, action,
+                  extra={"thread_name": thread.name, "error": error, "failures": count}, exc_info=exc)
+        if thread.policy is Policy.EXIT and self.fatal is None:
+            self.fatal = failure
+            if self._on_fatal is not None:
+                self._on_fatal(failure)
+
+    def failures(self) -> list[Failure]:
+        """The threads that are failing now (restarting, or stopped for good), oldest name first."""
+        with self._lock:
+            threads = list(self._threads.values())
+        return sorted((t.failure for t in threads if t.failure is not None and not t.healthy()),
+                      key=lambda f: f.thread)
+
+    def health(self) -> tuple[bool, str]:
+        failing = self.failures()
+        if not failing:
+            return True, "every background thread runs"
+        return False, "; ".join(f"thread {f.thread} failed ({f.count}x): {f.error}" for f in failing)
