@@ -55,8 +55,11 @@ EVENTS_JOB, PAUSED_JOB, AUDIENCE_JOB, BAD_JOB = "obs-web", "obs-paused", "obs-vi
 JOB_IDS = {EVENTS_JOB, PAUSED_JOB, AUDIENCE_JOB}
 PIXEL, ADVERTISER = "C4ABCDEF", "7000000000000000000"
 
-pytestmark = pytest.mark.skipif(shutil.which("prometheus") is None,
-                                reason="prometheus not on PATH: apt-get install prometheus (.ci/run installs it)")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("prometheus") is None,
+                       reason="prometheus not on PATH: apt-get install prometheus (.ci/run installs it)"),
+    pytest.mark.timeout(420),  # the first test also sets the stack up, and waits up to DATA_TIMEOUT_S for data
+]
 
 
 # -- what is queried --------------------------------------------------------------------------------------------
