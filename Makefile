@@ -45,7 +45,7 @@ test: setup kafka-up ## unit, contract and integration tests (starts local Kafka
 unit: setup ## unit tests only (no Kafka)
 	$(PY) -m pytest -q -m "not integration" $(PYTEST_ARGS)
 
-lint: setup ## ruff, mypy --strict and the import contract (import-linter, in pyproject.toml)
+lint: setup lint-prom ## ruff, mypy --strict, the import contract (import-linter) and promtool on the Prometheus files
 	.venv/bin/ruff check tikstream tests bench tools
 	.venv/bin/mypy tikstream
 	.venv/bin/lint-imports
@@ -58,6 +58,15 @@ bench: setup kafka-up ## run the benchmarks; results in bench/results/latest.jso
 	$(PY) bench/run.py --out bench/results/latest.json
 
 .PHONY: help setup run test unit lint schemas bench
+
+PROMETHEUS_DIR := deploy/prometheus
+
+lint-prom: ## promtool check config/rules on deploy/prometheus (skipped, with a hint, without promtool)
+	@if command -v promtool >/dev/null 2>&1; then \
+	  promtool check config $(PROMETHEUS_DIR)/prometheus.yml && promtool check rules $(PROMETHEUS_DIR)/alerts.yml; \
+	else echo "lint-prom: promtool not found, Prometheus checks skipped (apt-get install prometheus; .ci/run does)"; fi
+
+.PHONY: lint-prom
 
 chaos: setup kafka-up ## fault run: 3 instances, SIGKILLs, a broker restart, TikTok throttling; exits 1 on any loss
 	$(PY) tools/chaos/run.py --out bench/results/chaos.json

@@ -5,6 +5,7 @@ metric they use exists in docs/metrics.md; and the generated docs/jobs.md is up 
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 import yaml
 
 from tikstream import schemas_doc
+from tikstream.demo.prometheus import scrape_config
 from tikstream.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,6 +138,28 @@ def test_mounted_files_exist(services: dict[str, Any], compose: dict[str, Any]) 
     assert default is not None and (ROOT / default[1]).is_file()
 
 
+def _host_path(service: dict[str, Any], container_path: str) -> Path | None:
+    """The file of the checkout that a path inside the container is, through the service's bind mounts."""
+    for volume in service.get("volumes", []):
+        source, target = str(volume).split(":")[:2]
+        inside = posixpath.relpath(container_path, target)
+        if source.startswith("./") and not inside.startswith(".."):
+            return (ROOT / source / inside).resolve()
+    return None
+
+
+def test_compose_prometheus_and_grafana_run_the_tested_files(services: dict[str, Any]) -> None:
+    """Not copies: the config, rules and dashboard in the containers are the files the tests run."""
+    prometheus = services["prometheus"]
+    (config,) = [a.split("=", 1)[1] for a in prometheus["command"] if a.startswith("--config.file=")]
+    assert _host_path(prometheus, config) == (PROMETHEUS / "prometheus.yml").resolve()
+    rules = [posixpath.join(posixpath.dirname(config), f) for f in _yaml(PROMETHEUS / "prometheus.yml")["rule_files"]]
+    assert [_host_path(prometheus, f) for f in rules] == [(PROMETHEUS / "alerts.yml").resolve()]
+    grafana = services["grafana"]
+    home = _env(grafana)["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert _host_path(grafana, home) == (GRAFANA / "dashboards" / "tikstream.json").resolve()
+
+
 def test_dockerfile() -> None:
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert re.search(r"^FROM python:3\.11", text, flags=re.MULTILINE)
@@ -153,8 +177,23 @@ def test_prometheus_scrapes_tikstream_and_loads_the_rules() -> None:
     config = _yaml(PROMETHEUS / "prometheus.yml")
     (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "tikstream"]
     assert job["static_configs"][0]["targets"] == ["tikstream:9464"]
+    assert job["honor_labels"] is True, "else the job id label of tikstream's metrics arrives as exported_job"
     for rule_file in config["rule_files"]:
-        assert (PROMETHEUS / Path(rule_file).name).is_file()
+        assert (PROMETHEUS / rule_file).is_file(), "rule files are relative to the config (compose and tests)"
+
+
+def test_generated_scrape_config_changes_only_the_target_and_interval() -> None:
+    """What `make demo` and the real-scrape test run: deploy/prometheus/prometheus.yml, another target."""
+    real = _yaml(PROMETHEUS / "prometheus.yml")
+    made = scrape_config(PROMETHEUS / "prometheus.yml", "127.0.0.1:1234", "1s")
+    assert made["scrape_configs"][0]["static_configs"][0]["targets"] == ["127.0.0.1:1234"]
+    assert made["global"]["scrape_interval"] == "1s"
+    assert made["rule_files"] == [str((PROMETHEUS / "alerts.yml").resolve())]
+    for doc in (real, made):
+        doc["scrape_configs"][0]["static_configs"][0].pop("targets")
+        doc["global"].pop("scrape_interval")
+        doc.pop("rule_files")
+    assert made == real
 
 
 def _rules() -> list[dict[str, Any]]:

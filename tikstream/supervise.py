@@ -142,6 +142,7 @@ class Supervisor:
               stop: threading.Event | None = None) -> Supervised:
         """Start ``body(stop)`` on a thread named ``name`` (names are metric labels: keep them bounded)."""
         thread = Supervised(self, name, body, policy, stop if stop is not None else threading.Event())
+        self._failures_total.labels(name)  # the series exists at 0 from the start (rates and alerts see it)
         with self._lock:
             previous = self._threads.get(name)
             if previous is not None and previous.is_alive():

@@ -4,6 +4,7 @@ with a small trigger count: it must settle, and its summary must match the emula
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -17,6 +18,7 @@ import pytest
 
 from tikstream.demo.generator import POISON, make_plan
 from tikstream.demo.observe import get_json
+from tikstream.demo.services import http_ok
 from tikstream.errors import InvalidRecord
 from tikstream.records import decode
 
@@ -37,8 +39,8 @@ def test_demo_summary_matches_the_emulator(kafka_config: dict[str, str], demo_di
     namespace = f"demo-test-{uuid.uuid4().hex[:8]}"
     result = subprocess.run(
         [sys.executable, "-m", "tikstream.cli", "demo", "--triggers", "150", "--duration", "3", "--flush-interval",
-         "3", "--emulator-port", "0", "--http-port", "0", "--dir", str(demo_dir), "--namespace", namespace,
-         "--examples", str(ROOT / "examples"), "--settle-timeout", "60",
+         "3", "--emulator-port", "0", "--http-port", "0", "--prometheus-port", "0", "--dir", str(demo_dir),
+         "--namespace", namespace, "--examples", str(ROOT / "examples"), "--settle-timeout", "60",
          "--bootstrap-servers", kafka_config["bootstrap.servers"]],
         capture_output=True, text=True, timeout=110, env={**os.environ, "TERM": "dumb"},
     )  # fmt: skip
@@ -66,6 +68,19 @@ def test_demo_summary_matches_the_emulator(kafka_config: dict[str, str], demo_di
     env = (demo_dir / "env").read_text()
     assert f"TIKSTREAM_GROUP_ID={namespace}" in env and "TIKSTREAM_TIKTOK_BASE_URL=" in env
     assert oct((demo_dir / "auth.json").stat().st_mode & 0o777) == "0o600"
+
+    prometheus = summary["prometheus"]
+    if shutil.which("prometheus") is None:
+        assert prometheus is None and "apt-get install prometheus" in result.stdout
+        return
+    assert prometheus and f"prometheus    {prometheus} " in result.stdout
+    (target,) = get_json(prometheus + "/api/v1/targets")["data"]["activeTargets"]
+    assert target["scrapeUrl"] == summary["tikstream"] + "/metrics" and target["health"] == "up", target
+    rules = get_json(prometheus + "/api/v1/rules")["data"]["groups"]
+    assert any(r["name"] == "TikstreamJobPaused" for g in rules for r in g["rules"]), "alerts.yml not loaded"
+    stopped = subprocess.run([sys.executable, "-m", "tikstream.cli", "demo", "stop", "--dir", str(demo_dir)],
+                             capture_output=True, text=True, timeout=60)
+    assert "prometheus" in stopped.stdout and not http_ok(prometheus + "/-/ready")
 
 
 def test_demo_stop_stops_what_it_started(demo_dir: Path) -> None:

@@ -17,7 +17,8 @@ EPILOG_DEMO = """examples:
   tikstream demo --triggers 300 --duration 5
   tikstream demo stop             # or: make demo-down (also stops Kafka if the demo started it)
 
-Starts the emulator and `tikstream run` in the background (pid files and logs in .demo/), applies the jobs in
+Starts the emulator and `tikstream run` (and Prometheus, on deploy/prometheus, when `prometheus` is on PATH:
+apt-get install prometheus) in the background (pid files and logs in .demo/), applies the jobs in
 examples/, produces sample triggers with a few poison records, and prints a summary checked against the
 emulator. The services keep running until `tikstream demo stop`.
 """
@@ -34,6 +35,8 @@ def add_demo_parser(sub: Any) -> None:
     demo.add_argument("--seed", type=int, default=7, help="seed of the generator (default 7)")
     demo.add_argument("--emulator-port", type=int, default=18080, help="default 18080; taken or 0: a free port")
     demo.add_argument("--http-port", type=int, default=9464, help="tikstream's port; default 9464, else free")
+    demo.add_argument("--prometheus-port", type=int, default=9090,
+                      help="Prometheus (when on PATH); default 9090, taken or 0: a free port")
     demo.add_argument("--dir", type=Path, default=Path(".demo"), help="pid files, logs, auth file (.demo)")
     demo.add_argument("--examples", type=Path, default=Path("examples"), help="job files to apply (examples)")
     demo.add_argument("--namespace", help="topic and group prefix (default demo-<UTC time>)")
@@ -51,7 +54,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     require_kafka(settings)
     options = DemoOptions(
         directory=args.dir, examples=args.examples, triggers=args.triggers, duration=args.duration, seed=args.seed,
-        emulator_port=args.emulator_port, http_port=args.http_port, namespace=args.namespace,
+        emulator_port=args.emulator_port, http_port=args.http_port, prometheus_port=args.prometheus_port,
+        namespace=args.namespace,
         flush_interval=args.flush_interval, settle_timeout=args.settle_timeout,
     )  # fmt: skip
     return run_demo(settings, options, dict(os.environ), sys.stdout)

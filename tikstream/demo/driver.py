@@ -1,5 +1,6 @@
-"""``tikstream demo``: the emulator and ``tikstream run`` in the background, the example jobs, sample triggers,
-progress, and a summary confirmed against the emulator. ``tikstream demo stop`` ends the services.
+"""``tikstream demo``: the emulator and ``tikstream run`` in the background (and Prometheus, with the project's
+scrape config and alert rules, when ``prometheus`` is on PATH), the example jobs, sample triggers, progress, and a
+summary confirmed against the emulator. ``tikstream demo stop`` ends the services.
 
 Every run gets its own namespace (``demo-<UTC time>``): topics ``<ns>.triggers``, ``<ns>.jobs``, ``<ns>.dlq``
 and consumer group ``<ns>`` (so internal topics are ``<ns>.<purpose>``), because the emulator starts empty
@@ -23,6 +24,7 @@ from typing import Any, TextIO
 import orjson
 
 from tikstream.demo import jobs as demo_jobs
+from tikstream.demo import prometheus
 from tikstream.demo.generator import Plan, make_plan
 from tikstream.demo.observe import Emulator, Tikstream
 from tikstream.demo.progress import Reporter, produce_paced, settle
@@ -44,15 +46,22 @@ class DemoOptions:
     seed: int = 7
     emulator_port: int = 18080
     http_port: int = 9464
+    prometheus_port: int = 9090
+    prometheus_config: Path = Path("deploy/prometheus/prometheus.yml")
     namespace: str | None = None
     flush_interval: int = 10
     audience_ready_seconds: float = 3.0
     settle_timeout: float = 120.0
 
 
-def _services(directory: Path) -> tuple[Service, Service]:
+def _services(directory: Path) -> tuple[Service, Service, Service]:
     return (Service("emulator", "tikstream.emulator", directory),
-            Service("tikstream", "tikstream.cli", directory))
+            Service("tikstream", "tikstream.cli", directory),
+            Service("prometheus", f"--config.file={_prometheus_file(directory)}", directory))
+
+
+def _prometheus_file(directory: Path) -> Path:
+    return (directory / "prometheus.yml").resolve()
 
 
 def stop_demo(directory: Path, out: TextIO) -> int:
@@ -65,6 +74,7 @@ def stop_demo(directory: Path, out: TextIO) -> int:
 class _Outcome:
     emulator: Emulator
     tikstream: Tikstream
+    prometheus: str | None
     plan: Plan
     rows: list[Row]
     settled: bool
@@ -90,21 +100,23 @@ def run_demo(settings: Settings, options: DemoOptions, env: Mapping[str, str], o
         print(f"\nthe demo stopped its services; their logs are in {options.directory}/", file=out)
         raise
     _print_summary(out, outcome, namespace, time.monotonic() - started)
-    _print_next(out, options, outcome.emulator, outcome.tikstream, *services)
+    _print_next(out, options, outcome, *services)
     _write_json(options.directory / "summary.json", {
         "namespace": namespace, "settled": outcome.settled, "produced": len(outcome.plan.records),
         "poison": outcome.plan.poison, "emulator": outcome.emulator.url, "tikstream": outcome.tikstream.url,
+        "prometheus": outcome.prometheus,
         "rows": [r.as_dict() for r in outcome.rows],
     })  # fmt: skip
     return 0 if outcome.settled and all(r.check == "ok" for r in outcome.rows) else 1
 
 
-def _drive(services: tuple[Service, Service], options: DemoOptions, run: Settings, env: Mapping[str, str],
+def _drive(services: tuple[Service, Service, Service], options: DemoOptions, run: Settings, env: Mapping[str, str],
            out: TextIO) -> _Outcome:
     """Start the services, apply the jobs, produce, wait, and read the numbers back."""
     emulator = _start_emulator(services[0], options, run, env, out)
     jobs = demo_jobs.apply(run, options.examples, options.flush_interval, out)
     tikstream = _start_tikstream(services[1], options, run, env, out)
+    prometheus_url = _start_prometheus(services[2], options, tikstream, env, out)
     _write_env(options.directory / "env", run)
     plan = make_plan(options.triggers, options.seed)
     reporter = Reporter(out, tikstream, emulator)
@@ -114,7 +126,7 @@ def _drive(services: tuple[Service, Service], options: DemoOptions, run: Setting
     letters = read_dead_letters(demo_jobs.kafka_config(run), run.dlq_topic)
     dlq = Counter(letter.job for letter in letters)
     rows = build_rows(jobs, plan, reporter.last, dlq, emulator.unique_events)
-    return _Outcome(emulator, tikstream, plan, rows, settled, why)
+    return _Outcome(emulator, tikstream, prometheus_url, plan, rows, settled, why)
 
 
 def _run_settings(settings: Settings, options: DemoOptions, namespace: str) -> Settings:
@@ -132,9 +144,10 @@ def _prepare_directory(options: DemoOptions) -> None:
     if not source.is_file():
         raise ConfigError(f"{source} not found: run the demo from the repository root (or pass --examples DIR)")
     options.directory.mkdir(parents=True, exist_ok=True)
-    for name in ("emulator.log", "tikstream.log"):
+    for name in ("emulator.log", "tikstream.log", "prometheus.log"):
         (options.directory / name).unlink(missing_ok=True)
     shutil.rmtree(options.directory / "state", ignore_errors=True)
+    shutil.rmtree(options.directory / "prometheus-data", ignore_errors=True)
     auth = options.directory / "auth.json"
     auth.unlink(missing_ok=True)
     fd = os.open(auth, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # private from the first byte
@@ -171,6 +184,32 @@ def _start_tikstream(service: Service, options: DemoOptions, run: Settings, env:
             or proc.poll() is not None:
         raise ConfigError(f"tikstream did not become ready; see {service.log_file}:\n{_tail(service.log_file)}")
     return tikstream
+
+
+def _start_prometheus(service: Service, options: DemoOptions, tikstream: Tikstream, env: Mapping[str, str],
+                      out: TextIO) -> str | None:
+    """Prometheus on deploy/prometheus's config and rules, scraping this tikstream; skipped (with how to get it)
+    when the binary is not on PATH. A Prometheus that does not start does not stop the demo."""
+    program = prometheus.binary()
+    if program is None or not options.prometheus_config.is_file():
+        why = "no `prometheus` on PATH" if program is None else f"{options.prometheus_config} not found"
+        print(f"prometheus    not started: {why} ({prometheus.INSTALL_HINT})", file=out)
+        return None
+    config = prometheus.write_scrape_config(options.prometheus_config, f"127.0.0.1:{tikstream.port}",
+                                            _prometheus_file(options.directory), scrape_interval="5s")
+    port = pick_port(options.prometheus_port)
+    url = f"http://127.0.0.1:{port}"
+    proc = service.start([f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}",
+                          f"--storage.tsdb.path={(options.directory / 'prometheus-data').resolve()}"],
+                         env, program=program)
+    if not wait_until(lambda: http_ok(f"{url}/-/ready") or proc.poll() is not None, 30.0) or proc.poll() is not None:
+        print(f"prometheus    did not start; see {service.log_file}:\n{_tail(service.log_file)}", file=out)
+        service.stop()
+        return None
+    taken = f"; port {options.prometheus_port} was taken" if options.prometheus_port not in (0, port) else ""
+    print(f"prometheus    {url} (alerts: {url}/alerts; rules {options.prometheus_config.parent / 'alerts.yml'}"
+          f"{taken})", file=out)
+    return url
 
 
 def _env(run: Settings) -> dict[str, str]:
@@ -211,8 +250,9 @@ def _print_summary(out: TextIO, outcome: _Outcome, namespace: str, elapsed: floa
           "DLQ: letters on the DLQ topic by job header.", file=out)
 
 
-def _print_next(out: TextIO, options: DemoOptions, emulator: Emulator, tikstream: Tikstream,
-                emulator_service: Service, tikstream_service: Service) -> None:
+def _print_next(out: TextIO, options: DemoOptions, outcome: _Outcome, emulator_service: Service,
+                tikstream_service: Service, prometheus_service: Service) -> None:
+    emulator, tikstream = outcome.emulator, outcome.tikstream
     commands = [
         (f"source {options.directory / 'env'}", "this run's TIKSTREAM_* settings, for the commands below"),
         ("tikstream jobs status", "state, audience id, pending files, sent, failed"),
@@ -228,7 +268,10 @@ def _print_next(out: TextIO, options: DemoOptions, emulator: Emulator, tikstream
     print(f"""
 Still running (stop everything with {stop}):
   tikstream  {tikstream.url}/metrics  {tikstream.url}/jobs  (log {tikstream_service.log_file})
-  emulator   {emulator.state_url}  (log {emulator_service.log_file})
-Look next:""", file=out)
+  emulator   {emulator.state_url}  (log {emulator_service.log_file})""", file=out)
+    if outcome.prometheus is not None:
+        url = outcome.prometheus
+        print(f"  prometheus {url}/alerts  {url}/targets  (log {prometheus_service.log_file})", file=out)
+    print("Look next:", file=out)
     for command, why in commands:
         print(f"  {command.ljust(width)}  # {why}", file=out)

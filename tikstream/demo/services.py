@@ -43,13 +43,15 @@ class Service:
     def log_file(self) -> Path:
         return self.directory / f"{self.name}.log"
 
-    def start(self, args: Sequence[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
-        """Start ``python -m <args>`` detached. The returned ``Popen`` tells whether it is still alive while
-        it starts (before ``exec`` its command line is still the parent's, so ``running()`` cannot)."""
+    def start(self, args: Sequence[str], env: Mapping[str, str], program: str | None = None) -> subprocess.Popen[bytes]:
+        """Start ``python -m <args>`` (or ``program <args>``) detached. The returned ``Popen`` tells whether it is
+        still alive while it starts (before ``exec`` its command line is still the parent's, so ``running()``
+        cannot)."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        argv = [program, *args] if program is not None else [sys.executable, "-m", *args]
         with open(self.log_file, "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", *args], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 env=dict(env), start_new_session=True,
             )  # fmt: skip
         self.pid_file.write_text(f"{proc.pid}\n")
