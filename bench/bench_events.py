@@ -41,6 +41,7 @@ from tikstream.sinks.base import SinkContext
 from tikstream.sinks.events.build import build_events_sink
 from tikstream.sinks.events.sink import EventsSink
 from tikstream.sinks.manager import SinkManager
+from tikstream.supervise import Supervisor
 from tikstream.tiktok.client import TikTokClient
 
 PARTITIONS = 4
@@ -79,6 +80,7 @@ class Pipeline:
             base_url,  # type: ignore[arg-type]
             AuthStore(auth_path),
             self.client,
+            Supervisor(self.metrics.thread_failures_total),
         )
         sink = build_events_sink(JobVersion(parse_job(JOB), "0:0", 0.0), ctx)
         assert isinstance(sink, EventsSink)

@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 
+from tikstream.offsets import OwedOffsets
+
 Partition = tuple[str, int]
 
 
@@ -87,27 +89,24 @@ class FakeDeadLetters:
     """Acknowledges a dead letter on the poll after it was sent, like a producer's delivery report."""
 
     sent: list[tuple[Partition, int, str]] = field(default_factory=list)
-    _unacked: list[tuple[Partition, int]] = field(default_factory=list)
+    _owed: OwedOffsets = field(default_factory=OwedOffsets)
 
     def send(self, partition: Partition, offset: int, key: bytes | None, value: bytes | None, *,
              error_class: str, error: str, job: str | None = None) -> None:
         self.sent.append((partition, offset, error_class))
-        self._unacked.append((partition, offset))
+        self._owed.add(partition, offset)
 
     def poll(self) -> None:
-        self._unacked.clear()
+        self._owed = OwedOffsets()  # every letter sent so far is acknowledged
 
     def pending(self) -> Mapping[Partition, int]:
-        out: dict[Partition, int] = {}
-        for p, o in self._unacked:
-            out[p] = min(o, out.get(p, o))
-        return out
+        return self._owed.lowest()
 
     def drop(self, partitions: list[Partition]) -> None:
-        self._unacked = [(p, o) for p, o in self._unacked if p not in partitions]
+        self._owed.drop(partitions)
 
     def flush(self, timeout: float) -> bool:
-        self._unacked.clear()
+        self.poll()
         return True
 
 

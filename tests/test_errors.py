@@ -50,7 +50,7 @@ def test_each_class_hangs_under_its_base_in_the_tree() -> None:
         parents: list[tuple[int, str]] = []
         for line in doc.splitlines():
             m = re.match(r"^(\s*)(?:[│ ]*[├└]── )?(\w+)", line)
-            if not m or m.group(2) not in classes and m.group(2) not in ("TikstreamError", "ValueError", "Exception"):
+            if not m or (m.group(2) not in classes and m.group(2) not in ("TikstreamError", "ValueError", "Exception")):
                 continue
             depth = line.find(m.group(2))
             while parents and parents[-1][0] >= depth:

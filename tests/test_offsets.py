@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tikstream.offsets import commit_offset, commit_offsets
+from tikstream.offsets import OwedOffsets, commit_offset, commit_offsets
 
 
 @pytest.mark.parametrize(
@@ -50,3 +50,91 @@ def test_commit_offsets_never_passes_an_owed_record_randomised() -> None:
             assert result <= nxt
             assert all(o is None or o >= nxt or result <= o for o in owed)
             assert committed is None or result > committed
+
+
+# -- OwedOffsets ----------------------------------------------------------------------------------------------
+
+A, B = ("t", 0), ("t", 1)
+
+
+def test_owed_offsets_starts_empty() -> None:
+    owed = OwedOffsets()
+    assert not owed and owed.lowest() == {}
+
+
+def test_an_offset_counted_twice_is_owed_until_released_twice() -> None:
+    owed = OwedOffsets()
+    owed.add(A, 5)
+    owed.add(A, 5)
+    owed.release(A, 5)
+    assert owed and owed.lowest() == {A: 5}
+    owed.release(A, 5)
+    assert not owed and owed.lowest() == {}
+
+
+def test_lowest_is_per_partition_whatever_the_order_of_adds_and_releases() -> None:
+    owed = OwedOffsets()
+    for offset in (9, 3, 7):
+        owed.add(A, offset)
+    owed.add(B, 40)
+    assert owed.lowest() == {A: 3, B: 40}
+    owed.release(A, 3)
+    assert owed.lowest() == {A: 7, B: 40}
+    owed.release(A, 9)
+    owed.release(B, 40)
+    assert owed.lowest() == {A: 7}
+
+
+@pytest.mark.parametrize(("partition", "offset"), [pytest.param(A, 6, id="unknown-offset"),
+                                                   pytest.param(B, 5, id="unknown-partition")])
+def test_releasing_what_is_not_owed_does_nothing(partition: tuple[str, int], offset: int) -> None:
+    owed = OwedOffsets()
+    owed.add(A, 5)
+    owed.release(partition, offset)
+    assert owed.lowest() == {A: 5}
+
+
+def test_a_released_offset_released_again_does_not_release_another_count() -> None:
+    owed = OwedOffsets()
+    owed.add(A, 5)
+    owed.release(A, 5)
+    owed.release(A, 5)  # no-op: nothing is owed any more
+    owed.add(A, 5)
+    assert owed.lowest() == {A: 5}
+
+
+def test_drop_forgets_only_the_partitions_named() -> None:
+    owed = OwedOffsets()
+    owed.add(A, 1)
+    owed.add(A, 1)
+    owed.add(B, 2)
+    owed.drop([A, ("t", 9)])
+    assert owed.lowest() == {B: 2}
+    owed.release(A, 1)  # released after the drop: a no-op
+    owed.add(A, 8)
+    assert owed.lowest() == {A: 8, B: 2}
+    owed.drop([B, A])
+    assert not owed
+
+
+def test_owed_offsets_agree_with_a_counted_model_randomised() -> None:
+    import random
+    from collections import Counter
+
+    rng = random.Random(11)
+    owed, model = OwedOffsets(), {A: Counter[int](), B: Counter[int]()}
+    for _ in range(3000):
+        p, offset, op = rng.choice([A, B]), rng.randrange(0, 20), rng.random()
+        if op < 0.5:
+            owed.add(p, offset)
+            model[p][offset] += 1
+        elif op < 0.97:
+            owed.release(p, offset)
+            if model[p][offset]:
+                model[p][offset] -= 1
+        else:
+            owed.drop([p])
+            model[p].clear()
+        expected = {q: min(o for o, n in c.items() if n) for q, c in model.items() if +c}
+        assert owed.lowest() == expected
+        assert bool(owed) == bool(expected)

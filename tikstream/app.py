@@ -55,7 +55,7 @@ def own_topics(settings: Settings) -> list[TopicSpec]:
 class App:
     def __init__(self, settings: Settings, *, builders: Mapping[str, SinkBuilder] | None = None,
                  metrics: Metrics | None = None, auth: AuthStore | None = None, tiktok: TikTokClient | None = None,
-                 shutdown_timeout: float = 20.0) -> None:
+                 shutdown_timeout: float = 10.0) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.stop = threading.Event()
@@ -66,7 +66,8 @@ class App:
         self.dlq = DeadLetterWriter(kafka, settings.dlq_topic, self.metrics)
         self.registry = JobRegistry(self.metrics, lambda: ConfigTopicReader(kafka, settings.config_topic))
         # the audience membership table (docs/architecture.md §4.1), kept whenever this build exports audiences
-        self.audience = (AudienceExport(kafka, settings.group_id, settings.trigger_topics, self.metrics)
+        self.audience = (AudienceExport(kafka, settings.group_id, settings.trigger_topics, self.metrics,
+                                        self.supervisor)
                          if builders is None or "audience_export" in builders else None)
         self.membership = self.audience.membership if self.audience is not None else None
         if builders is None:
@@ -74,7 +75,7 @@ class App:
             builders = default_sink_builders(self.audience)
         builders = dict(builders)
         self.context = SinkContext(self.metrics, self.dlq, kafka, settings.group_id, settings.state_dir,
-                                   settings.tiktok_base_url, auth, tiktok)
+                                   settings.tiktok_base_url, auth, tiktok, self.supervisor)
         self.sinks = SinkManager(lambda v: self._build(builders, v), self._unavailable, self.metrics)
         self.consumer = TriggerConsumer(kafka, settings.group_id, settings.auto_offset_reset,
                                         on_commit_failed=lambda ps: self.processor.commit_failed(ps))

@@ -10,6 +10,7 @@
     ├── BackPressure                a sink cannot take more now; the caller pauses and retries
     ├── KafkaStoreError             an audience record not stored in Kafka in time (sinks.audience.state)
     ├── MembershipError             the membership table could not be read (sinks.audience.members_topic)
+    ├── ProduceError                librdkafka refused a record at produce, e.g. too large (kafka.producer)
     ├── LoginError                  ``tikstream auth login`` did not complete (oauth_login)
     └── TikTokError                 an answer from TikTok; its tree is in tikstream.tiktok.errors:
         ├── RetryableError            (ThrottledError, TransportError, AudienceBusyError)

@@ -91,6 +91,10 @@ class Metrics:
             "(hashed, prehashed, invalid, missing, plain).", ["job", "field", "outcome"],
             namespace=ns, registry=r,
         )
+        self.identifier_dropped_total = Counter(
+            "identifier_dropped_total", "Identifier values left out of events, by job, TikTok field and reason.",
+            ["job", "field", "reason"], namespace=ns, registry=r,
+        )
         self.job_paused = Gauge(
             "job_paused", "1 while a job is paused (authorization error), else 0.", ["job"],
             namespace=ns, registry=r,

@@ -3,7 +3,8 @@
 One section per job type with a table of its fields: type, required or default, constraints, meaning. A
 field's meaning is the schema's ``description`` when the model gives one, otherwise the short text in
 ``NOTES`` (taken from docs/architecture.md §4). Regenerate with ``python -m tikstream.schemas_doc`` from the repository
-root; ``--check`` exits 1 when the page is stale (``tests/test_deploy_files.py`` runs it).
+root; ``--check`` exits 1 when the page is stale (``tests/test_deploy_files.py`` runs it). Everything from the
+line ``MARKER`` on is written by hand (guides that a table cannot hold) and kept as it is.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ __all__ = ["NOTES", "SCHEMA", "TARGET", "main", "render"]
 SCHEMA: Final = Path("schemas/job.schema.json")
 TARGET: Final = Path("docs/jobs.md")
 REGENERATE: Final = "python -m tikstream.schemas_doc"
+MARKER: Final = "<!-- Written by hand from here on; python -m tikstream.schemas_doc keeps it. -->"
 
 TYPE_TEXT: Final[Mapping[str, str]] = {
     "audience_export": "Keeps a TikTok Custom Audience (customer file) in step with one audience: users who "
@@ -92,6 +94,8 @@ def _type(node: Mapping[str, Any]) -> str:
     node = _non_null(node)
     if _is_path(node):
         return "record path"
+    if "patternProperties" in node and "properties" in node:
+        return "map: TikTok field → source, or record path → TikTok field"
     if "patternProperties" in node:
         return "map: record path → string"
     if "const" in node:
@@ -170,7 +174,8 @@ def render(schema: Mapping[str, Any]) -> str:
     lines = [
         "# Job reference",
         "",
-        f"Generated from `{SCHEMA}` by `{REGENERATE}`; do not edit. A job is one JSON or YAML document "
+        f"The tables are generated from `{SCHEMA}` by `{REGENERATE}`; do not edit them (the guides after "
+        "them are written by hand). A job is one JSON or YAML document "
         "(`tikstream jobs validate -f FILE` checks it field by field; `tikstream jobs apply -f FILE` publishes "
         "it to the config topic, keyed by `id`). Unknown fields are rejected. Record paths are dotted paths "
         "from the trigger record's root: `user.email`, `user.address.city`, `user_id`, `ts`.",
@@ -183,14 +188,21 @@ def render(schema: Mapping[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _hand_written(target: Path) -> str:
+    """The hand-written end of the page (from ``MARKER`` on), or ""."""
+    existing = target.read_text(encoding="utf-8") if target.is_file() else ""
+    start = existing.find(MARKER)
+    return "\n" + existing[start:] if start >= 0 else ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=REGENERATE, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="repository root (default: .)")
     parser.add_argument("--check", action="store_true", help="exit 1 if docs/jobs.md is stale; write nothing")
     args = parser.parse_args(argv)
-    text = render(json.loads((args.root / SCHEMA).read_text(encoding="utf-8")))
     target = args.root / TARGET
+    text = render(json.loads((args.root / SCHEMA).read_text(encoding="utf-8"))) + _hand_written(target)
     if args.check:
         if not target.is_file() or target.read_text(encoding="utf-8") != text:
             sys.stderr.write(f"{TARGET} is stale; run `{REGENERATE}`\n")

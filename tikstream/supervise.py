@@ -11,6 +11,10 @@ readers, the backfills, the status server) runs under a ``Supervisor``. When its
    - ``RESTART``: the body is run again after a backoff (1 s, doubling, at most 30 s), because its work is
      idempotent and restarting is safe (it re-reads its input from Kafka; nothing it owed was committed).
      The failure stays reported until the new run has lasted ``healthy_after`` seconds without failing.
+   - ``REPORT``: the thread ends; its owner starts it again (under the same name) when it sees fit, because
+     the owner already has a retry rule of its own (a backfill starts over after ``retry_seconds``, an
+     events sink opens a new parked-records reader). The failure stays reported until a new run under the
+     same name has lasted ``healthy_after`` seconds or finished.
    - ``EXIT``: the process must stop: ``on_fatal`` is called once (``tikstream run`` stops its loop and exits
      with status 1, so the orchestrator restarts the process), because restarting the part alone could
      break a guarantee.
@@ -42,6 +46,7 @@ MAX_ERROR_CHARS: Final = 300
 
 class Policy(enum.Enum):
     RESTART = "restart"
+    REPORT = "report"
     EXIT = "exit"
 
 
@@ -84,6 +89,10 @@ class Supervised:
         self._thread.start()
         return self
 
+    def is_current(self) -> bool:
+        """Whether the caller runs on this thread."""
+        return self._thread is threading.current_thread()
+
     def is_alive(self) -> bool:
         return self._thread.is_alive()
 
@@ -101,7 +110,7 @@ class Supervised:
             except BaseException as exc:  # every failure is recorded; EXIT and RESTART decide what follows
                 self.failed_run = self.runs
                 sup.failed(self, exc)
-                if self.policy is Policy.EXIT:
+                if self.policy is not Policy.RESTART:
                     return
                 if sup.clock() - self.started_at >= sup.healthy_after:
                     backoff = sup.backoff_initial  # it had run well for a while: start the backoff again
@@ -114,7 +123,7 @@ class Supervised:
 
     def healthy(self) -> bool:
         failure = self.failure
-        if failure is None:
+        if failure is None or self.finished:
             return True
         if self.policy is Policy.EXIT or not self.is_alive():
             return False
@@ -144,9 +153,9 @@ class Supervisor:
         thread = Supervised(self, name, body, policy, stop if stop is not None else threading.Event())
         self._failures_total.labels(name)  # the series exists at 0 from the start (rates and alerts see it)
         with self._lock:
-            previous = self._threads.get(name)
-            if previous is not None and previous.is_alive():
-                raise ValueError(f"a supervised thread named {name!r} is running")
+            previous = self._threads.get(name)  # a thread of that name may still be stopping: watch the new one
+            if previous is not None and not previous.healthy():
+                thread.failure = previous.failure  # reported until the new run has proved itself
             self._threads[name] = thread
         return thread.start()
 

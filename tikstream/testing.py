@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 
 from tikstream.errors import BackPressure
+from tikstream.offsets import OwedOffsets
 from tikstream.records import Partition, Trigger
 
 
@@ -23,7 +24,8 @@ class RecordingSink:
         self.on_done = on_done
         self.received: list[tuple[Partition, int, Trigger]] = []
         self.completed: list[tuple[Partition, int]] = []
-        self._owed: dict[Partition, deque[tuple[int, Trigger]]] = {}
+        self._owed = OwedOffsets()
+        self._queues: dict[Partition, deque[tuple[int, Trigger]]] = {}  # owed records, oldest first
         self._count = 0
         self.closed = False
         self.lock = threading.Lock()
@@ -32,22 +34,24 @@ class RecordingSink:
         if self.capacity is not None and self._count >= self.capacity:
             raise BackPressure(f"recording sink holds {self._count}")
         self.received.append((partition, offset, trigger))
-        self._owed.setdefault(partition, deque()).append((offset, trigger))
+        self._queues.setdefault(partition, deque()).append((offset, trigger))
+        self._owed.add(partition, offset)
         self._count += 1
 
     def complete(self, n: int | None = None) -> int:
         """Finish the ``n`` oldest owed records of every partition (all when None); returns how many."""
         done = 0
-        for partition, queue in list(self._owed.items()):
+        for partition, queue in list(self._queues.items()):
             k = len(queue) if n is None else min(n, len(queue))
             for _ in range(k):
                 offset, trigger = queue.popleft()
+                self._owed.release(partition, offset)
                 self.completed.append((partition, offset))
                 if self.on_done is not None:
                     self.on_done(trigger, partition, offset)
             done += k
             if not queue:
-                del self._owed[partition]
+                del self._queues[partition]
         self._count -= done
         return done
 
@@ -56,11 +60,13 @@ class RecordingSink:
             self.complete()
 
     def pending(self) -> Mapping[Partition, int]:
-        return {p: q[0][0] for p, q in self._owed.items() if q}
+        return self._owed.lowest()
 
     def drop(self, partitions: Iterable[Partition]) -> None:
-        for p in partitions:
-            queue = self._owed.pop(p, None)
+        dropped = list(partitions)
+        self._owed.drop(dropped)
+        for p in dropped:
+            queue = self._queues.pop(p, None)
             if queue:
                 self._count -= len(queue)
 

@@ -250,7 +250,7 @@ def test_membership_reader_on_kafka(kafka_config: dict[str, str], new_topic: Any
               ("vip", "a", None, 4_000), ("vip", "a\x00odd", b"3", 5_000)]
     for audience, user, value, ts in writes:
         assert producer.produce(producer.partition_of(audience), member_key(audience, user), value, ts,
-                                lambda err, msg: acks.append(err))
+                                lambda delivery: acks.append(delivery.error))
     assert producer.flush(30) == 0 and acks == [None] * len(writes)
     reader = MembershipReader(kafka_config, group, [triggers])
     got = [(m.user_id, m.value, m.timestamp_ms) for m in reader.scan("vip")]

@@ -16,9 +16,11 @@ def test_short_chaos_run_loses_nothing() -> None:
     run = subprocess.run([sys.executable, str(ROOT / "tools" / "chaos" / "run.py"), "--short"],
                          capture_output=True, text=True, timeout=600)
     out = run.stdout
-    start = out.index("{\n")
+    assert run.returncode == 0, (f"chaos run exited {run.returncode}\n--- stdout (tail) ---\n{out[-3000:]}"
+                                 f"\n--- stderr (tail) ---\n{run.stderr[-3000:]}")
+    start = out.find("{\n")
+    assert start >= 0, f"no figures in the chaos run's output:\n{out[-3000:]}"
     figures = orjson.loads(out[start:out.index("\n}", start) + 2])
-    assert run.returncode == 0, out[-3000:] + run.stderr[-3000:]
     assert figures["web_events_missing"] == 0
     assert figures["max_event_ids_per_trigger"] == 1
     assert figures["audiences_for_job"] == 1 and figures["audience_exact"]

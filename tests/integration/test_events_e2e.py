@@ -25,6 +25,7 @@ import pytest
 from conftest import produce
 from emulator_proc import admin_url, running_emulator
 from instances import wait_for
+from prometheus_client import CollectorRegistry
 
 from tikstream.app import App
 from tikstream.auth import AuthStore
@@ -35,6 +36,7 @@ from tikstream.records import decode
 from tikstream.settings import Settings
 from tikstream.sinks.events.parked_topic import ParkedRecord
 from tikstream.sinks.events.parking import KafkaParking
+from tikstream.supervise import Supervisor
 from tikstream.tiktok.client import TikTokClient
 from tikstream.tiktok.retry import RetryPolicy
 
@@ -323,8 +325,8 @@ def start_instance(env: Env, n: int) -> subprocess.Popen[bytes]:
 def test_parked_records_are_read_back_once_and_tombstoned(kafka_config: dict[str, str],
                                                           new_topic: Callable[..., str]) -> None:
     topic = new_topic(3, "parked", {"cleanup.policy": "compact"})
-    parking = KafkaParking(kafka_config, topic, "job-a")
-    other = KafkaParking(kafka_config, topic, "job-b")
+    parking = KafkaParking(kafka_config, topic, "job-a", _supervisor())
+    other = KafkaParking(kafka_config, topic, "job-b", _supervisor())
     stored: list[object] = []
     for i in range(50):
         parking.park(f"job-a/t/0/{i}".encode(), trigger_value(i), [("ts_ms", b"1")], i, stored.append)
@@ -361,3 +363,7 @@ def test_parked_records_are_read_back_once_and_tombstoned(kafka_config: dict[str
     assert all(r.headers.get("ts_ms") == b"1" for r in rest)
     parking.close()
     other.close()
+
+
+def _supervisor() -> Supervisor:
+    return Supervisor(Metrics(CollectorRegistry()).thread_failures_total)

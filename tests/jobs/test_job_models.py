@@ -99,7 +99,14 @@ def test_design_examples_match_the_example_files() -> None:
     (audience,) = load_job_file(EXAMPLES / "audience-export.yaml")
     (web,) = load_job_file(EXAMPLES / "web-events.yaml")
     assert audience.model_copy(update={"label": None, "default_phone_region": None}) == parse_job(AUDIENCE)
-    assert web.model_copy(update={"default_phone_region": None}) == parse_job(WEB)
+    # the example also shows the target-keyed entries (docs/jobs.md, Mappings) and the phone policy
+    design = parse_job(WEB)
+    assert isinstance(design, WebEventsJob)
+    same = {"default_phone_region": None, "identifiers": design.identifiers, "properties": design.properties}
+    assert web.model_copy(update=same) == design
+    assert dict(list(web.identifiers.items())[:4]) == WEB["identifiers"]
+    assert web.properties["user.order_total"] == "value"
+    assert web.properties["currency"] == {"path": "user.currency", "default": "USD"}
 
 
 def test_defaults() -> None:

@@ -96,9 +96,36 @@ def test_audience_values_never_crash_and_keep_their_shape(
 @SETTINGS
 @given(raw=PHONE_TEXT | st.integers(min_value=0, max_value=10**16), region=REGIONS)
 def test_a_phone_is_valid_for_both_apis_or_for_neither(raw: object, region: str | None) -> None:
-    event_value, _ = event_user_value("phone", raw, region)
+    # customer files keep the `valid` rule; events jobs compare under the same policy
+    event_value, _ = event_user_value("phone", raw, region, phone_policy="valid")
     file_value, _ = audience_id_value("PHONE_SHA256", raw, region)
     assert (event_value is None) == (file_value is None)
+
+
+@SETTINGS
+@given(raw=PHONE_TEXT | st.integers(min_value=0, max_value=10**16), region=REGIONS)
+def test_possible_keeps_every_valid_phone_unchanged(raw: object, region: str | None) -> None:
+    """`possible` only adds numbers: a phone `valid` keeps comes out the same, so the new default changes
+    nothing for numbers that were sent before."""
+    valid = event_user_value("phone", raw, region, phone_policy="valid")
+    possible = event_user_value("phone", raw, region, phone_policy="possible")
+    if valid[0] is not None:
+        assert possible == valid
+    if possible[0] is None:
+        assert valid[0] is None
+
+
+@SETTINGS
+@given(raw=PHONE_TEXT | st.integers(min_value=0, max_value=10**16), region=REGIONS,
+       policy=st.sampled_from(["valid", "possible", "e164"]))
+def test_every_dropped_phone_has_a_reason(raw: object, region: str | None, policy: str) -> None:
+    from tikstream.mapping.reasons import REASONS, drop_explainer
+
+    if policy == "e164":
+        region = None
+    _, outcome = event_user_value("phone", raw, region, phone_policy=policy)
+    if outcome is Outcome.INVALID:
+        assert drop_explainer("phone", region, phone_policy=policy)(raw) in REASONS
 
 
 @SETTINGS
@@ -141,7 +168,7 @@ def test_every_whitespace_but_space_is_unprintable() -> None:
 @SETTINGS
 @given(raw=PHONE_TEXT | st.text(alphabet="0123456789٣ +()-xX#", max_size=20) | ANY_TEXT, region=REGIONS)
 def test_phone_fast_path_matches_the_regexes(raw: str, region: str | None) -> None:
-    from tikstream.mapping.normalise import _DIGIT, _LETTER, _MAX_PHONE_DIGITS, _NON_DIGIT, _e164, _phone_e164
+    from tikstream.mapping.phones import _DIGIT, _LETTER, _MAX_PHONE_DIGITS, _NON_DIGIT, _e164, _phone_e164
 
     digits = _NON_DIGIT.sub("", raw)
     plus = raw.find("+")

@@ -25,7 +25,7 @@ from tikstream.emulator.params import (
     NOT_STRING,
     json_body,
 )
-from tikstream.emulator.track_schema import HASHED_USER_FIELDS, MAX_EVENTS, TRACK_VALIDATOR
+from tikstream.emulator.track_schema import HASHED_USER_FIELDS, MAX_EVENTS, TRACK_VALIDATOR, TRAVEL_DATES
 
 NOT_HASHED: Final = "Not a valid SHA-256 hash: expected 64 lower-case hex characters"
 _TYPE_PROBLEMS: Final = {
@@ -41,6 +41,8 @@ _SHAPE_PROBLEMS: Final = {
     "idfa": "Not a valid IDFA: raw upper-case UUID or lower-case SHA-256 hex",
     "gaid": "Not a valid GAID: raw lower-case UUID or lower-case SHA-256 hex",
     "currency": "Not a valid ISO 4217 currency code",
+    **dict.fromkeys(TRAVEL_DATES, "Not a valid date: YYYYMMDD, YYYY-MM-DD, YYYY-MM-DDThh:mmTZD or "
+                                  "YYYY-MM-DDThh:mm:ssTZD"),
 }
 _BOUNDS: Final = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 _event_time, _event = operator.itemgetter("event_time"), operator.itemgetter("event")
@@ -144,10 +146,14 @@ def _explain(error: Any) -> tuple[list[Any], str]:
         return path, "Offline events must be standard events"
     if name == "enum":
         return path, f"Must be one of: {', '.join(map(str, detail['options']))}"
-    if name in ("minItems", "maxItems"):
+    if name in ("minItems", "maxItems") and path == ["data"]:
         return path, f"Length must be between 1 and {MAX_EVENTS}"
+    if name in ("minItems", "maxItems"):
+        return path, f"Length must be {detail.get('limit', '')}".rstrip()
     if name == "minLength":
         return path, MISSING
+    if name == "maxLength":
+        return path, f"Longer than {detail.get('limit', '')} characters"
     if name in _BOUNDS:
         return path, "Must be a Unix timestamp in seconds"
     return path, str(error.message)

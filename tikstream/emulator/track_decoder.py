@@ -32,7 +32,7 @@ from tikstream.emulator.track_schema import HASHED, HASHED_USER_FIELDS, OFFLINE_
 
 #: Keywords ``type_for()`` translates; any other keyword in a fragment is refused, not silently dropped.
 _KNOWN: Final = frozenset(
-    {"type", "properties", "required", "items", "minItems", "maxItems", "minLength", "pattern", "enum"}
+    {"type", "properties", "required", "items", "minItems", "maxItems", "minLength", "maxLength", "pattern", "enum"}
     | {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}
 )
 _BOUNDS: Final = {"minimum": "ge", "maximum": "le", "exclusiveMinimum": "gt", "exclusiveMaximum": "lt"}
@@ -87,6 +87,8 @@ def type_for(
     if "enum" in fragment:
         return Literal[tuple(fragment["enum"])]
     kind = fragment["type"]
+    if isinstance(kind, list):  # one type per alternative, each with the keywords that bind it
+        return _one_of(fragment, kind, name, path, deferred)
     if kind == "object":
         return _struct(fragment, name, path, deferred)
     if kind == "array":
@@ -101,7 +103,30 @@ def type_for(
         if deferred is not None and len(path) == 4 and path[:2] == ("data", "*") and "*" not in path[2:]:
             deferred.append(_Deferred(path[2], path[3], re.compile(pattern)))
             pattern = None
-    return _annotated(_SCALARS[kind], min_length=fragment.get("minLength"), pattern=pattern, **bounds)
+    return _annotated(_SCALARS[kind], min_length=fragment.get("minLength"), max_length=fragment.get("maxLength"),
+                      pattern=pattern, **bounds)
+
+
+#: The keywords that bind each JSON type (JSON Schema applies the others to no value of that type).
+_BINDS: Final = {
+    "array": {"items", "minItems", "maxItems"}, "string": {"minLength", "maxLength", "pattern"},
+    "integer": set(_BOUNDS), "number": set(_BOUNDS), "boolean": set(), "object": {"properties", "required"},
+}  # fmt: skip
+
+
+def _one_of(fragment: dict[str, Any], kinds: list[str], name: str, path: tuple[str, ...],
+            deferred: list[_Deferred] | None) -> Any:
+    """A union of the types in ``kinds`` (msgspec takes at most one of each family: ``str | list[str]``)."""
+    if any(key in fragment for key in ("pattern", "minLength", "maxLength")) or "object" in kinds:
+        raise ValueError(f"{name}: a union with string constraints or an object has no msgspec translation")
+    alternatives = [
+        type_for({"type": kind, **{k: v for k, v in fragment.items() if k in _BINDS[kind]}}, name, path, deferred)
+        for kind in kinds
+    ]
+    union = alternatives[0]
+    for alternative in alternatives[1:]:
+        union = union | alternative
+    return union
 
 
 def _annotated(base: Any, **constraints: Any) -> Any:

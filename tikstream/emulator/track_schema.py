@@ -7,7 +7,10 @@ One rule book, checked in native code (jsonschema-rs) so that the emulator keeps
   string ``event_id``; crm events need ``lead.lead_id``;
 - ``user`` (§3.4): email, phone, external_id, first/last name and zip as lower-case SHA-256 hex (a string or a
   list of them); IDFA raw (upper case) or hashed, GAID raw (lower case) or hashed; ``att_status`` enum;
-- ``properties`` (§3.5) and ``page``/``app``/``ad``/``lead``: known keys with their documented types.
+- ``properties`` (§3.5) and ``page``/``app``/``ad``/``lead``: known keys with their documented types, the
+  travel and vehicle fields included (§3.5: names and types from Segment's travel and vehicle fields, integer
+  ``year`` and ``mileage.value``, the vehicle enumerations and the ``content_type`` values of TikTok's Travel and
+  Automotive Ads pages; travel dates in the formats TikTok lists).
 
 Unknown keys are allowed everywhere (TikTok's field lists grow); ``null`` is refused where a value goes.
 JSON Schema counts ``1.0`` as an integer: ``events`` adds the check that ``event_time`` is a JSON integer.
@@ -38,7 +41,16 @@ HASHED_USER_FIELDS: Final = ("email", "phone", "external_id", "first_name", "las
 STRING_USER_FIELDS: Final = (
     *("ttclid", "ttp", "ip", "user_agent", "locale", "idfv", "city", "state", "country", "lead_id"),
 )
-CONTENT_TYPES: Final = ("product", "product_group")
+#: §3.5: product or product_group; hotel, flight and destination (travel catalogs), vehicle (automotive).
+CONTENT_TYPES: Final = ("product", "product_group", "hotel", "flight", "destination", "vehicle")
+#: §3.5 travel dates: YYYYMMDD, YYYY-MM-DD, YYYY-MM-DDThh:mmTZD or YYYY-MM-DDThh:mm:ssTZD.
+DATE_PATTERN: Final = (
+    r"^(?:[0-9]{8}|[0-9]{4}-[0-9]{2}-[0-9]{2}(?:T[0-9]{2}:[0-9]{2}(?::[0-9]{2})?(?:Z|[+-][0-9]{2}:[0-9]{2}))?)$"
+)
+TRAVEL_DATES: Final = (
+    "checkin_date", "checkout_date", "departing_departure_date", "returning_departure_date",
+    "departing_arrival_date", "returning_arrival_date", "travel_start", "travel_end",
+)
 
 
 def _pattern(*shapes: re.Pattern[str]) -> dict[str, Any]:
@@ -72,6 +84,32 @@ CONTENT: Final = {
         "quantity": INTEGER,
     },
 }
+DATE: Final = {"type": "string", "pattern": DATE_PATTERN}
+#: A string or a list of strings (Segment: "a single string value or an array of string values").
+STRINGS: Final = {"type": ["string", "array"], "items": STRING}
+TRAVEL: Final = {
+    **dict.fromkeys(("city", "region", "country", "origin_airport", "destination_airport"), STRING),
+    **dict.fromkeys(TRAVEL_DATES, DATE),
+    **dict.fromkeys(("num_adults", "num_children", "num_infants", "user_score"), NUMBER),
+    **dict.fromkeys(("suggested_hotels", "destination_ids", "suggested_destinations"), STRINGS),
+    "travel_class": {"enum": ["eco", "prem", "bus", "first"]},
+    "preferred_num_stops": INTEGER,
+}
+VEHICLE: Final = {
+    **dict.fromkeys(("postal_code", "make", "model", "exterior_color", "interior_color", "trim"), STRING),
+    **dict.fromkeys(("viewcontent_type", "search_type", "registration_type"), STRING),
+    "year": INTEGER,
+    "state_of_vehicle": {"enum": ["New", "Used", "CPO"]},
+    "mileage": {"type": "object", "properties": {"value": INTEGER, "unit": {"enum": ["MI", "KM"]}}},
+    "transmission": {"enum": ["Automatic", "Manual", "Other"]},
+    "body_style": {"enum": ["Convertible", "Coupe", "Hatchback", "Minivan", "Truck", "SUV", "Sedan", "Van",
+                            "Wagon", "Crossover", "Other"]},
+    "fuel_type": {"enum": ["Diesel", "Electric", "Flex", "Gasoline", "Hybrid", "Other"]},
+    "drivetrain": {"enum": ["AWD", "FOUR_WD", "FWD", "RWD", "TWO_WD", "Other"]},
+    "condition_of_vehicle": {"enum": ["Excellent", "Good", "Fair", "Poor", "Other"]},
+    "preferred_price_range": {"type": "array", "items": NUMBER, "minItems": 2, "maxItems": 2},
+    "vin": {"type": "string", "maxLength": 17},
+}
 PROPERTIES: Final = {
     "type": "object",
     "properties": {
@@ -82,6 +120,8 @@ PROPERTIES: Final = {
         "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
         "value": NUMBER,
         "num_items": INTEGER,
+        **TRAVEL,
+        **VEHICLE,
     },
 }
 SECTION: Final = {  # page, app, ad and lead

@@ -1,4 +1,10 @@
-"""Job configs: the models (one per job type), their field tables, parsing and serialisation."""
+"""Job configs: the models (one per job type), their field tables, parsing and serialisation.
+
+``models`` holds the models and ``parse_job``; ``fields`` and ``types`` the vocabulary; ``targets`` the TikTok
+fields a mapping can fill and the kind of value each takes; ``sources`` the two shapes of a mapping entry (record
+path → field, or field → source) and their validation; ``maps`` the pydantic types of the maps;
+``field_errors`` the wording of every validation error.
+"""
 
 from __future__ import annotations
 

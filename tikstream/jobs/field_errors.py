@@ -1,12 +1,16 @@
 """Turn a pydantic ``ValidationError`` into ``FieldError``s: dotted paths and plain-English messages.
 
-Input values are never copied into a message (an authorization file's fields are secrets), only the location,
-what was expected and, for unknown fields, the closest known name.
+By default input values are never copied into a message (an authorization file's fields are secrets), only the
+location, what was expected and, for unknown fields, the closest known name. Job configs hold no secret: with
+``show_values`` a value that is not one of the allowed ones, or does not match a pattern, is named, with the
+closest allowed value when there is one (``'e.164' is not one of 'valid', 'possible' or 'e164'; did you mean
+'e164'?``).
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Collection, Mapping
 
 from pydantic import ValidationError
@@ -42,6 +46,7 @@ def field_errors(
     tag_at: int | None = None,
     tags: Collection[str] = (),
     known_fields: KnownFields | None = None,
+    show_values: bool = False,
 ) -> list[FieldError]:
     """Every error of ``exc``, in order.
 
@@ -50,12 +55,13 @@ def field_errors(
     missing or unknown.
     """
     out: list[FieldError] = []
-    details = exc.errors(include_url=False, include_input=False)
+    details = exc.errors(include_url=False, include_input=show_values)
     for err in details:
         loc = tuple(str(part) for part in err["loc"] if part != "[key]")
         if tag_at is not None and len(loc) > tag_at and not err["type"].startswith("union_tag_"):
             loc = loc[:tag_at] + loc[tag_at + 1 :]
-        out.append(_one(err, loc, patterns, tags, known_fields))
+        named = _named(err) if show_values else None
+        out.append(FieldError(".".join(loc), named) if named else _one(err, loc, patterns, tags, known_fields))
     # A list whose items all failed is also "too short": say only what is wrong with the items.
     too_short = {out[i].path for i, err in enumerate(details) if err["type"] == "too_short"}
     has_items = {p for p in too_short if any(e.path.startswith(p + ".") for e in out)}
@@ -85,6 +91,22 @@ def _one(
         pattern = str(ctx.get("pattern", ""))
         return FieldError(path, "must be " + patterns.get(pattern, f"a string matching {pattern}"))
     return FieldError(path, _humane(err["msg"]))
+
+
+def _named(err: ErrorDetails) -> str | None:
+    """The message naming the offending value, for a value outside a list of literals or not matching a
+    pattern; None for other errors (their messages stay as pydantic words them)."""
+    value = err.get("input")
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        return None
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+    ctx = err.get("ctx") or {}
+    if err["type"] == "literal_error":
+        expected = str(ctx.get("expected", ""))
+        close = difflib.get_close_matches(str(value), re.findall(r"'([^']*)'", expected), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"{shown} is not one of {expected}{hint}"
+    return None
 
 
 def _unknown(loc: tuple[str, ...], known: KnownFields | None) -> str:

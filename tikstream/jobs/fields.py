@@ -62,6 +62,10 @@ MAX_PATHS_PER_CALCULATE_TYPE: Final = 3
 
 Source = Literal["web", "app", "offline"]
 TriggerEvent = Literal["enter", "exit"]
+PhonePolicy = Literal["valid", "possible", "e164"]
+"""Which phones are sent: libphonenumber-valid, libphonenumber-possible (the default), or '+' and the digits."""
+DeviceIdPolicy = Literal["uuid", "any"]
+"""Which advertising ids (idfa, gaid) are sent: dashed UUIDs only (the default), or any value."""
 
 WebUserField = Literal[
     "email", "phone", "external_id", "ip", "user_agent", "locale",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 
 import orjson
 from pydantic import (
@@ -24,8 +24,11 @@ from pydantic import (
     StrictInt,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
+from pydantic.json_schema import DefsRef, GenerateJsonSchema, JsonRef, JsonSchemaMode, JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from tikstream.errors import FieldError, JobConfigError
 from tikstream.jobs.field_errors import KnownFields, field_errors
@@ -37,15 +40,29 @@ from tikstream.jobs.fields import (
     STORE_APP_ID_PATTERN,
     TEST_EVENT_CODE_PATTERN,
     WEB_STANDARD_EVENTS,
-    AppUserField,
     CalculateType,
-    OfflineUserField,
-    PropertyField,
+    DeviceIdPolicy,
+    PhonePolicy,
     TriggerEvent,
-    WebUserField,
     check_event_name,
 )
+from tikstream.jobs.maps import MAP_DEFS, AppIdentifiers, OfflineIdentifiers, Properties, WebIdentifiers, WebProperties
 from tikstream.jobs.types import PATTERNS, AuthName, Digits, EventName, JobId, PhoneRegion, RecordPath, Slug
+
+EVENT_ID_FIELD_TEXT = (
+    "Record path of the event's `event_id` (sent as a string); unset, or empty in a record: an id derived from "
+    "the job, user, audience, enter/exit and trigger time. Use the id your Pixel or SDK sends for the same "
+    "event (e.g. the order id), so that TikTok deduplicates the two (see Deduplication below)."
+)
+PHONE_POLICY_TEXT = (
+    "Which phones are sent: `valid` (libphonenumber calls the number valid), `possible` (a possible length "
+    "for its country; more numbers kept, formatted E.164) or `e164` ('+' and the digits as written, as the "
+    "peers do). Before this field existed tikstream behaved as `valid` (see Phone policy below)."
+)
+DEVICE_ID_POLICY_TEXT = (
+    "Which `idfa`/`gaid` values are sent: `uuid` (a dashed UUID, not all zeros) or `any` (any non-empty value "
+    "but the all-zero id, trimmed and lower-cased, as the peers do)."
+)
 
 
 def _duplicates(values: list[str]) -> list[str]:
@@ -113,10 +130,12 @@ class _EventsJob(_Job):
     triggers: Annotated[tuple[TriggerEvent, ...], Field(min_length=1, max_length=2)] = ("enter",)
     event_name: EventName
     event_time_field: RecordPath | None = None
-    properties: dict[RecordPath, PropertyField] = Field(default_factory=dict)
+    event_id_field: Annotated[RecordPath | None, Field(description=EVENT_ID_FIELD_TEXT)] = None
+    properties: Properties = Field(default_factory=dict)
     test_event_code: Annotated[str, Field(pattern=TEST_EVENT_CODE_PATTERN)] | None = None
     limited_data_use: StrictBool = False
     default_phone_region: PhoneRegion | None = None
+    phone_policy: Annotated[PhonePolicy, Field(description=PHONE_POLICY_TEXT)] = "possible"
     batch_max_events: Annotated[StrictInt, Field(ge=1, le=1000)] = 1000
     linger_ms: Annotated[StrictInt, Field(ge=0, le=60_000)] = 200
 
@@ -136,13 +155,13 @@ class _EventsJob(_Job):
             raise ValueError(problem)
         return value
 
-    @field_validator("identifiers", "properties", check_fields=False)
+    @field_validator("phone_policy")
     @classmethod
-    def _each_target_once(cls, value: dict[str, str]) -> dict[str, str]:
-        dup = _duplicates(list(value.values()))
-        if dup:
-            detail = "; ".join(f"{d!r} from " + ", ".join(p for p, f in value.items() if f == d) for d in dup)
-            raise ValueError(f"each TikTok field may be mapped from one path only: {detail}")
+    def _region_has_an_effect(cls, value: str, info: ValidationInfo) -> str:
+        region = info.data.get("default_phone_region")
+        if value == "e164" and region is not None:
+            raise ValueError(f"'e164' hashes '+' and the digits as written, so default_phone_region {region!r} "
+                             "would have no effect: remove one of the two")
         return value
 
     @property
@@ -161,7 +180,8 @@ class AppEventsJob(_EventsJob):
     SOURCE: ClassVar[str] = "app"
     type: Literal["app_events"]
     event_name: Annotated[EventName, Field(json_schema_extra=_events_examples(APP_STANDARD_EVENTS))]
-    identifiers: Annotated[dict[RecordPath, AppUserField], Field(min_length=1)]
+    identifiers: AppIdentifiers
+    device_id_policy: Annotated[DeviceIdPolicy, Field(description=DEVICE_ID_POLICY_TEXT)] = "uuid"
     app_id: Annotated[Digits, Field(description="TikTok App ID, sent as event_source_id.")]
     app_name: Annotated[str, Field(min_length=1, max_length=128)]
     app_version_field: RecordPath | None = None
@@ -178,7 +198,8 @@ class WebEventsJob(_EventsJob):
     SOURCE: ClassVar[str] = "web"
     type: Literal["web_events"]
     event_name: Annotated[EventName, Field(json_schema_extra=_events_examples(WEB_STANDARD_EVENTS))]
-    identifiers: Annotated[dict[RecordPath, WebUserField], Field(min_length=1)]
+    identifiers: WebIdentifiers
+    properties: WebProperties = Field(default_factory=dict)
     pixel_code: Annotated[str, Field(pattern=PIXEL_CODE_PATTERN)]
     page_url_field: RecordPath
     page_referrer_field: RecordPath | None = None
@@ -194,7 +215,7 @@ class OfflineEventsJob(_EventsJob):
     SOURCE: ClassVar[str] = "offline"
     type: Literal["offline_events"]
     event_name: Annotated[EventName, Field(json_schema_extra={"enum": sorted(WEB_STANDARD_EVENTS)})]
-    identifiers: Annotated[dict[RecordPath, OfflineUserField], Field(min_length=1)]
+    identifiers: OfflineIdentifiers
     event_set_id: Digits
 
     @property
@@ -205,7 +226,34 @@ class OfflineEventsJob(_EventsJob):
 EventsJob = AppEventsJob | WebEventsJob | OfflineEventsJob
 AnyJob = AudienceExportJob | AppEventsJob | WebEventsJob | OfflineEventsJob
 Job = Annotated[AnyJob, Field(discriminator="type")]
-JOB_ADAPTER: TypeAdapter[AnyJob] = TypeAdapter(Job)
+
+
+class _JobSchema(GenerateJsonSchema):
+    """Adds the definitions the ``identifiers`` and ``properties`` maps refer to (``tikstream.jobs.maps``)."""
+
+    def generate(self, schema: CoreSchema, mode: JsonSchemaMode = "validation") -> JsonSchemaValue:
+        for name, definition in MAP_DEFS.items():
+            self.definitions[DefsRef(name)] = definition
+            self.json_to_defs_refs[JsonRef(f"#/$defs/{name}")] = DefsRef(name)
+            self._prioritized_defsref_choices[DefsRef(name)] = [DefsRef(name)]
+        return super().generate(schema, mode)
+
+
+class JobAdapter:
+    """The discriminated union of the job models (a pydantic ``TypeAdapter``), whose JSON Schema carries the
+    definitions the ``identifiers`` and ``properties`` maps refer to."""
+
+    def __init__(self) -> None:
+        self._adapter: TypeAdapter[AnyJob] = TypeAdapter(Job)
+
+    def validate_python(self, obj: object) -> AnyJob:
+        return self._adapter.validate_python(obj)
+
+    def json_schema(self) -> dict[str, Any]:
+        return self._adapter.json_schema(schema_generator=_JobSchema)
+
+
+JOB_ADAPTER: Final = JobAdapter()
 
 JOB_MODELS: dict[str, type[AnyJob]] = {
     "audience_export": AudienceExportJob,
@@ -234,7 +282,8 @@ def parse_job(data: Mapping[str, object] | bytes | str) -> AnyJob:
     except ValidationError as exc:
         job_id = obj.get("id")
         errors = field_errors(
-            exc, patterns=PATTERNS, tag_at=0, tags=list(JOB_MODELS), known_fields=_known_fields(obj)
+            exc, patterns=PATTERNS, tag_at=0, tags=list(JOB_MODELS), known_fields=_known_fields(obj),
+            show_values=True,
         )
         raise JobConfigError(job_id if isinstance(job_id, str) else None, errors) from None
 

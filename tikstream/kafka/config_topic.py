@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from tikstream.errors import ConfigError
 from tikstream.jobs.registry import ConfigRecord
+from tikstream.kafka.producer import TrackedProducer, produce_and_wait
 from tikstream.kafka.watermarks import watermarks
 
 __all__ = ["ConfigRecord", "ConfigTopicReader", "publish", "read_config_topic"]
@@ -97,15 +97,9 @@ def read_config_topic(kafka_config: Mapping[str, str], topic: str, timeout: floa
 def publish(kafka_config: Mapping[str, str], topic: str, records: Sequence[tuple[str, bytes | None]],
             timeout: float = 30.0) -> None:
     """Publish ``(key, value)`` pairs (value None: tombstone) and wait until every one is acknowledged."""
-    producer = Producer({**kafka_config, "enable.idempotence": True, "message.timeout.ms": int(timeout * 1000)})
-    errors: list[str] = []
-
-    def delivered(err: Any, msg: Any) -> None:
-        if err is not None:
-            errors.append(f"{msg.key()!r}: {err}")
-
-    for key, value in records:
-        producer.produce(topic, key=key.encode(), value=value, on_delivery=delivered)
-    remaining = producer.flush(timeout)
+    producer = TrackedProducer(kafka_config, {"enable.idempotence": True, "message.timeout.ms": int(timeout * 1000)})
+    deliveries = produce_and_wait(producer, topic, [(key.encode(), value, None) for key, value in records], timeout)
+    errors = [f"{d.key!r}: {d.error}" for d in deliveries if d is not None and d.error is not None]
+    remaining = deliveries.count(None)
     if remaining or errors:
         raise ConfigError(f"publishing to {topic} failed: {'; '.join(errors) or f'{remaining} not acknowledged'}")

@@ -1,9 +1,11 @@
-"""The trigger consumer: a thin wrapper over confluent-kafka's Consumer in a consumer group.
+"""Group consumers: a thin wrapper over confluent-kafka's Consumer in a consumer group, and the trigger consumer.
 
-Offsets are never auto-committed: the poll loop commits what ``tikstream.offsets`` allows. Partition callbacks
-receive plain ``(topic, partition)`` tuples, so nothing outside this package sees confluent-kafka types except
-the duck-typed messages (``topic()``, ``partition()``, ``offset()``, ``key()``, ``value()``, ``timestamp()``,
-``headers()``, ``error()``).
+``GroupConsumer`` never auto-commits: its owner commits what it decided (the poll loop what ``tikstream.offsets``
+allows, the audience writers what they applied, the parked reader what its sink finished). Partition callbacks
+receive plain ``(topic, partition)`` tuples and run inside ``consume``. ``records`` hands out ``Record`` values;
+``consume`` (the poll loop's hot path) hands out confluent-kafka's messages unchanged, duck-typed: ``topic()``,
+``partition()``, ``offset()``, ``key()``, ``value()``, ``timestamp()``, ``headers()``, ``error()``.
+Each consumer is owned by one thread.
 """
 
 from __future__ import annotations
@@ -14,9 +16,13 @@ from typing import Any
 
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
 
+from tikstream.kafka.record import Record, record_of
+from tikstream.kafka.watermarks import watermarks
 from tikstream.records import Partition
 
 log = logging.getLogger(__name__)
+
+__all__ = ["GroupConsumer", "PartitionsCallback", "TriggerConsumer"]
 
 PartitionsCallback = Callable[[list[Partition]], None]
 
@@ -27,61 +33,68 @@ def _tps(partitions: Iterable[Partition], offsets: Mapping[Partition, int] | Non
     return [TopicPartition(t, p, offsets[(t, p)]) for t, p in partitions]
 
 
-class TriggerConsumer:
-    """One consumer-group member reading the trigger topics. Owned by the poll-loop thread only."""
+def _parts(tps: list[TopicPartition]) -> list[Partition]:
+    return [(tp.topic, tp.partition) for tp in tps]
 
-    def __init__(self, kafka_config: Mapping[str, str], group_id: str, auto_offset_reset: str,
-                 extra: Mapping[str, Any] | None = None,
+
+class GroupConsumer:
+    """One member of consumer group ``group_id``. ``settings`` are the owner's librdkafka settings (assignment
+    strategy, timeouts, offset reset); auto-commit is always off. ``assignment`` is what it owns now, and
+    ``joined`` turns True at its first assignment."""
+
+    def __init__(self, kafka_config: Mapping[str, str], group_id: str, settings: Mapping[str, Any], *,
                  on_commit_failed: PartitionsCallback | None = None) -> None:
-        def committed(err: KafkaError | None, tps: list[TopicPartition]) -> None:
-            failed = [(tp.topic, tp.partition) for tp in tps if err is not None or tp.error is not None]
-            if failed and on_commit_failed is not None:
-                log.warning("commit failed", extra={"error": str(err), "partitions": failed})
-                on_commit_failed(failed)
+        self.group_id = group_id
+        config: dict[str, Any] = {**kafka_config, "group.id": group_id, **settings, "enable.auto.commit": False}
+        if on_commit_failed is not None:
+            def committed(err: KafkaError | None, tps: list[TopicPartition]) -> None:
+                failed = [(tp.topic, tp.partition) for tp in tps if err is not None or tp.error is not None]
+                if failed:
+                    log.warning("commit failed", extra={"error": str(err), "partitions": failed})
+                    on_commit_failed(failed)
 
-        config: dict[str, Any] = {
-            **kafka_config,
-            "group.id": group_id,
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "auto.offset.reset": auto_offset_reset,
-            "partition.assignment.strategy": "cooperative-sticky",
-            "session.timeout.ms": 10_000,
-            "heartbeat.interval.ms": 1_000,
-            "max.poll.interval.ms": 300_000,
-            "fetch.wait.max.ms": 100,
-            "queued.max.messages.kbytes": 65_536,
-            "on_commit": committed,
-            **(extra or {}),
-        }
+            config["on_commit"] = committed
         self._consumer = Consumer(config)
         self.assignment: set[Partition] = set()
+        self.joined = False
 
-    def subscribe(self, topics: Sequence[str], on_assign: PartitionsCallback, on_revoke: PartitionsCallback,
-                  on_lost: PartitionsCallback) -> None:
+    def subscribe(self, topics: Sequence[str], on_assign: PartitionsCallback | None = None,
+                  on_revoke: PartitionsCallback | None = None, on_lost: PartitionsCallback | None = None) -> None:
+        """Join the group on ``topics``; ``on_lost`` defaults to ``on_revoke``. ``assignment`` is updated
+        before ``on_assign`` runs and after ``on_revoke``/``on_lost`` ran (even if they raise)."""
+        lost_callback = on_lost if on_lost is not None else on_revoke
+
         def assigned(_c: Any, tps: list[TopicPartition]) -> None:
-            parts = [(tp.topic, tp.partition) for tp in tps]
+            parts = _parts(tps)
+            self.joined = True
             self.assignment.update(parts)
-            on_assign(parts)
+            if on_assign is not None:
+                on_assign(parts)
 
-        def revoked(_c: Any, tps: list[TopicPartition]) -> None:
-            parts = [(tp.topic, tp.partition) for tp in tps]
+        def taken(callback: PartitionsCallback | None, tps: list[TopicPartition]) -> None:
+            parts = _parts(tps)
             try:
-                on_revoke(parts)
+                if callback is not None:
+                    callback(parts)
             finally:
                 self.assignment.difference_update(parts)
 
-        def lost(_c: Any, tps: list[TopicPartition]) -> None:
-            parts = [(tp.topic, tp.partition) for tp in tps]
-            try:
-                on_lost(parts)
-            finally:
-                self.assignment.difference_update(parts)
-
-        self._consumer.subscribe(list(topics), on_assign=assigned, on_revoke=revoked, on_lost=lost)
+        self._consumer.subscribe(list(topics), on_assign=assigned, on_revoke=lambda _c, tps: taken(on_revoke, tps),
+                                 on_lost=lambda _c, tps: taken(lost_callback, tps))
 
     def consume(self, max_records: int, timeout: float) -> list[Any]:
+        """Up to ``max_records`` messages (errors included), waiting up to ``timeout``."""
         return self._consumer.consume(max_records, timeout)
+
+    def records(self, max_records: int, timeout: float) -> list[Record]:
+        """Like ``consume``, as ``Record`` values; error events are logged and skipped."""
+        out = []
+        for msg in self._consumer.consume(max_records, timeout):
+            if msg.error() is not None:
+                log.warning("consumer error", extra={"group": self.group_id, "error": str(msg.error())})
+                continue
+            out.append(record_of(msg))
+        return out
 
     def pause(self, partitions: Iterable[Partition]) -> None:
         self._consumer.pause(_tps(partitions))
@@ -89,10 +102,7 @@ class TriggerConsumer:
     def resume(self, partitions: Iterable[Partition]) -> None:
         self._consumer.resume(_tps(partitions))
 
-    def seek(self, partition: Partition, offset: int) -> None:
-        self._consumer.seek(TopicPartition(partition[0], partition[1], offset))
-
-    def commit(self, offsets: Mapping[Partition, int], *, asynchronous: bool) -> bool:
+    def commit(self, offsets: Mapping[Partition, int], *, asynchronous: bool = False) -> bool:
         """Commit ``offsets``; True on success (always True when asynchronous and accepted for sending)."""
         if not offsets:
             return True
@@ -106,12 +116,8 @@ class TriggerConsumer:
             err = exc.args[0] if exc.args else None
             if isinstance(err, KafkaError) and err.code() == KafkaError._NO_OFFSET:
                 return True
-            log.warning("commit failed", extra={"error": str(exc)})
+            log.warning("commit failed", extra={"group": self.group_id, "error": str(exc)})
             return False
-
-    def committed(self, partitions: Iterable[Partition], timeout: float = 10.0) -> dict[Partition, int]:
-        result = self._consumer.committed(_tps(partitions), timeout=timeout)
-        return {(tp.topic, tp.partition): tp.offset for tp in result if tp.offset != OFFSET_INVALID}
 
     def lag(self, partition: Partition, position: int) -> int | None:
         """High watermark minus ``position``, from the cached watermark (no broker round trip)."""
@@ -121,11 +127,48 @@ class TriggerConsumer:
             return None
         return None if high < 0 else max(0, high - position)
 
-    def memberid(self) -> str | None:
+    def caught_up(self, timeout: float = 5.0) -> bool:
+        """True once joined and every assigned partition's position (or committed offset, before the first
+        record) has reached its high watermark; False too when Kafka does not answer."""
+        if not self.joined:
+            return False
+        if not self.assignment:
+            return True
+        tps = _tps(sorted(self.assignment))
         try:
-            return self._consumer.memberid()
-        except (KafkaException, RuntimeError):
-            return None
+            positions = {(tp.topic, tp.partition): tp.offset for tp in self._consumer.position(tps)}
+            missing = [tp for tp in tps if positions.get((tp.topic, tp.partition), OFFSET_INVALID) < 0]
+            if missing:
+                for tp in self._consumer.committed(missing, timeout=timeout):
+                    positions[(tp.topic, tp.partition)] = tp.offset
+            for tp in tps:
+                low, high = watermarks(self._consumer, tp, timeout)
+                position = positions.get((tp.topic, tp.partition), OFFSET_INVALID)
+                if high > low and max(position, low) < high:
+                    return False
+        except KafkaException as exc:
+            log.warning("cannot read positions", extra={"group": self.group_id, "error": str(exc)})
+            return False
+        return True
 
     def close(self) -> None:
         self._consumer.close()
+
+
+class TriggerConsumer(GroupConsumer):
+    """The poll loop's member of the trigger consumer group (cooperative-sticky, offsets stored by hand)."""
+
+    def __init__(self, kafka_config: Mapping[str, str], group_id: str, auto_offset_reset: str,
+                 extra: Mapping[str, Any] | None = None,
+                 on_commit_failed: PartitionsCallback | None = None) -> None:
+        super().__init__(kafka_config, group_id, {
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": auto_offset_reset,
+            "partition.assignment.strategy": "cooperative-sticky",
+            "session.timeout.ms": 10_000,
+            "heartbeat.interval.ms": 1_000,
+            "max.poll.interval.ms": 300_000,
+            "fetch.wait.max.ms": 100,
+            "queued.max.messages.kbytes": 65_536,
+            **(extra or {}),
+        }, on_commit_failed=on_commit_failed)

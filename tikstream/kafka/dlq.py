@@ -7,17 +7,24 @@ Headers (docs/architecture.md §2): ``error``, ``error_class``, ``job`` (if any)
 
 A value the DLQ topic cannot hold (larger than its ``max.message.bytes``) is written without its value and
 with the header ``value_omitted`` giving the original size, rather than retried for ever.
+
+``send`` is called from the poll loop and never blocks it. When the producer's local queue is full, the letter
+waits in memory, in order, in an ``Outbox`` and is produced by a later ``poll`` or ``flush``; its offset stays
+owed meanwhile, so nothing is committed past it and nothing is lost but what a crash loses anyway (the
+uncommitted records are consumed again and dead-lettered again).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any
+from functools import partial
+from typing import Any, NamedTuple
 
-from confluent_kafka import KafkaError, KafkaException, Producer
-
+from tikstream.kafka.outbox import Outbox
+from tikstream.kafka.producer import Delivery, ProduceError, TrackedProducer
 from tikstream.metrics import Metrics
+from tikstream.offsets import OwedOffsets
 from tikstream.records import Partition
 
 log = logging.getLogger(__name__)
@@ -26,24 +33,40 @@ MAX_ERROR_HEADER = 2000
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 
-class DeadLetterWriter:
-    """Produces dead letters and tracks which source offsets are still owed until acknowledged."""
+class _Letter(NamedTuple):
+    partition: Partition
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes | None]]
+    error_class: str
 
-    def __init__(self, kafka_config: Mapping[str, str], topic: str, metrics: Metrics) -> None:
-        self._producer = Producer({
-            **kafka_config,
+    def without_value(self) -> _Letter:
+        assert self.value is not None
+        note = f"{len(self.value)} bytes, too large for the DLQ topic".encode()
+        return self._replace(value=None, headers=[*self.headers, ("value_omitted", note)])
+
+
+class DeadLetterWriter:
+    """Produces dead letters and tracks which source offsets are still owed until acknowledged.
+    ``producer_settings`` are added to the writer's own librdkafka settings (tests use a tiny queue)."""
+
+    def __init__(self, kafka_config: Mapping[str, str], topic: str, metrics: Metrics, *,
+                 producer_settings: Mapping[str, Any] | None = None) -> None:
+        self._outbox = Outbox(TrackedProducer(kafka_config, {
             "enable.idempotence": True,
             "linger.ms": 20,
             "message.timeout.ms": 60_000,
             "message.max.bytes": MAX_MESSAGE_BYTES,
-        })
+            **(producer_settings or {}),
+        }))
         self._topic = topic
         self._metrics = metrics
-        self._owed: dict[Partition, dict[int, int]] = {}
+        self._owed = OwedOffsets()
 
     def send(self, partition: Partition, offset: int, key: bytes | None, value: bytes | None, *,
              error_class: str, error: str, job: str | None = None) -> None:
-        headers: list[tuple[str, str | bytes | None]] = [
+        headers: list[tuple[str, bytes | None]] = [
             ("error", error[:MAX_ERROR_HEADER].encode()),
             ("error_class", error_class.encode()),
             ("source_topic", partition[0].encode()),
@@ -52,63 +75,41 @@ class DeadLetterWriter:
         ]
         if job is not None:
             headers.append(("job", job.encode()))
-        counts = self._owed.setdefault(partition, {})
-        counts[offset] = counts.get(offset, 0) + 1
-        self._produce(partition, offset, key, value, headers, error_class)
+        self._owed.add(partition, offset)
+        self._produce(_Letter(partition, offset, key, value, headers, error_class))
 
-    def _produce(self, partition: Partition, offset: int, key: bytes | None, value: bytes | None,
-                 headers: list[tuple[str, str | bytes | None]], error_class: str) -> None:
-        def delivered(err: KafkaError | None, _msg: Any) -> None:
-            if err is not None and err.code() == KafkaError.MSG_SIZE_TOO_LARGE and value is not None:
-                self._produce_without_value(partition, offset, key, value, headers, error_class)
-            elif err is not None:
-                log.warning("dead letter not delivered, producing again", extra={"error": str(err)})
-                self._produce(partition, offset, key, value, headers, error_class)
-            else:
-                self._metrics.dlq_records_total.labels(error_class).inc()
-                self._release(partition, offset)
+    def _produce(self, letter: _Letter) -> None:
+        try:
+            self._outbox.send(self._topic, letter.key, letter.value, headers=letter.headers,
+                              on_delivery=partial(self._delivered, letter))
+        except ProduceError as exc:
+            if letter.value is None:
+                raise
+            log.warning("dead letter too large for the DLQ topic", extra={"error": str(exc)})
+            self._produce(letter.without_value())
 
-        while True:
-            try:
-                self._producer.produce(self._topic, value=value, key=key, headers=headers, on_delivery=delivered)
-                return
-            except BufferError:
-                self._producer.poll(0.1)
-            except KafkaException as exc:
-                if value is None:
-                    raise
-                log.warning("dead letter too large for the DLQ topic", extra={"error": str(exc)})
-                self._produce_without_value(partition, offset, key, value, headers, error_class)
-                return
-
-    def _produce_without_value(self, partition: Partition, offset: int, key: bytes | None, value: bytes,
-                               headers: list[tuple[str, str | bytes | None]], error_class: str) -> None:
-        headers = [*headers, ("value_omitted", f"{len(value)} bytes, too large for the DLQ topic".encode())]
-        self._produce(partition, offset, key, None, headers, error_class)
-
-    def _release(self, partition: Partition, offset: int) -> None:
-        counts = self._owed.get(partition)
-        if counts is None or offset not in counts:
-            return
-        counts[offset] -= 1
-        if counts[offset] == 0:
-            del counts[offset]
-        if not counts:
-            del self._owed[partition]
+    def _delivered(self, letter: _Letter, delivery: Delivery) -> None:
+        if delivery.error is None:
+            self._metrics.dlq_records_total.labels(letter.error_class).inc()
+            self._owed.release(letter.partition, letter.offset)
+        elif delivery.too_large and letter.value is not None:
+            self._produce(letter.without_value())
+        else:
+            log.warning("dead letter not delivered, producing again", extra={"error": delivery.error})
+            self._produce(letter)
 
     def poll(self) -> None:
-        self._producer.poll(0)
+        self._outbox.poll()
 
     def pending(self) -> Mapping[Partition, int]:
-        return {p: min(counts) for p, counts in self._owed.items()}
+        return self._owed.lowest()
 
     def drop(self, partitions: Iterable[Partition]) -> None:
-        for p in partitions:
-            self._owed.pop(p, None)
+        self._owed.drop(partitions)
 
     def flush(self, timeout: float) -> bool:
-        self._producer.flush(timeout)
+        self._outbox.flush(timeout)
         return not self._owed
 
     def close(self) -> None:
-        self._producer.flush(5.0)
+        self._outbox.close(5.0)

@@ -25,17 +25,17 @@ it.
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
-
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from typing import Final
 
 from tikstream.errors import ConfigError
-from tikstream.kafka.watermarks import watermarks
+from tikstream.kafka.producer import Delivery, TrackedProducer, produce_waiting
+from tikstream.kafka.reader import Committed, EndReader
+from tikstream.kafka.record import Record
+from tikstream.records import Partition
 
 __all__ = [
     "MAX_PROGRESS_CHARS",
@@ -145,65 +145,34 @@ def decode_progress(metadata: str | None) -> set[int]:
 
 # -- reading ------------------------------------------------------------------------------------------------
 
-def _letter(msg: Any) -> DeadLetter:
-    headers = {k: (v or b"").decode("utf-8", "replace") for k, v in (msg.headers() or [])}
-    return DeadLetter(msg.partition(), msg.offset(), msg.key(), msg.value(), headers)
+def _letter(rec: Record) -> DeadLetter:
+    headers = {k: (v or b"").decode("utf-8", "replace") for k, v in rec.headers}
+    return DeadLetter(rec.partition, rec.offset, rec.key, rec.value, headers)
 
 
-def _partitions(consumer: Consumer, topic: str, timeout: float) -> list[int]:
-    try:
-        meta = consumer.list_topics(topic, timeout=timeout)
-    except KafkaException as exc:
-        raise ConfigError(f"cannot read DLQ topic {topic}: {exc}") from exc
-    info = meta.topics.get(topic)
-    if info is None or info.error is not None or not info.partitions:
+def _reader(kafka_config: Mapping[str, str], group_id: str, timeout: float) -> EndReader:
+    return EndReader(kafka_config, group_id, error=ConfigError, timeout=timeout)
+
+
+def _partitions(reader: EndReader, topic: str) -> list[int]:
+    partitions = reader.partitions(topic)
+    if not partitions:
         raise ConfigError(f"DLQ topic {topic} does not exist")
-    return sorted(info.partitions)
+    return partitions
 
 
-def _read_range(consumer: Consumer, topic: str, bounds: Mapping[int, tuple[int, int]],
-                timeout: float) -> Iterator[DeadLetter]:
+def _read_range(reader: EndReader, topic: str, bounds: Mapping[int, tuple[int, int]]) -> Iterator[DeadLetter]:
     """Letters of ``topic`` from each partition's start offset up to (excluding) its end offset."""
-    todo = {p: b for p, b in bounds.items() if b[0] < b[1]}
-    if not todo:
-        return
-    consumer.assign([TopicPartition(topic, p, start) for p, (start, _) in todo.items()])
-    deadline = time.monotonic() + timeout
-    while todo:
-        if time.monotonic() > deadline:
-            raise ConfigError(f"timed out reading DLQ topic {topic} (no record for {timeout:.0f}s)")
-        for msg in consumer.consume(500, 0.5):
-            deadline = time.monotonic() + timeout  # a timeout means no progress, not a long topic
-            p, offset = msg.partition(), msg.offset()
-            if p is None or p not in todo:
-                continue
-            err = msg.error()
-            if err is not None:  # end of partition: gaps (compaction, markers) before the end offset
-                if err.code() == KafkaError._PARTITION_EOF:
-                    del todo[p]
-                continue
-            if offset is None:
-                continue
-            if offset < todo[p][1]:
-                yield _letter(msg)
-            if offset + 1 >= todo[p][1]:
-                del todo[p]
+    starts = {p: start for p, (start, _) in bounds.items()}
+    for rec in reader.read(topic, starts, ends={p: end for p, (_, end) in bounds.items()}, batch=500):
+        yield _letter(rec)
 
 
 def read_dead_letters(kafka_config: Mapping[str, str], topic: str, timeout: float = 30.0) -> list[DeadLetter]:
     """Every letter on the DLQ topic, read once to the end offsets seen at start, without a consumer group."""
-    consumer = Consumer({**kafka_config, "group.id": f"tikstream-dlq-scan-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False, "enable.partition.eof": True})
-    try:
-        bounds = {p: _watermarks(consumer, topic, p, timeout)
-                  for p in _partitions(consumer, topic, timeout)}
-        return list(_read_range(consumer, topic, bounds, timeout))
-    finally:
-        consumer.close()
-
-
-def _watermarks(consumer: Consumer, topic: str, partition: int, timeout: float) -> tuple[int, int]:
-    return watermarks(consumer, TopicPartition(topic, partition), timeout)
+    with _reader(kafka_config, f"tikstream-dlq-scan-{uuid.uuid4().hex}", timeout) as reader:
+        partitions = _partitions(reader, topic)
+        return [_letter(rec) for rec in reader.read(topic, dict.fromkeys(partitions), batch=500)]
 
 
 # -- replay -------------------------------------------------------------------------------------------------
@@ -230,18 +199,14 @@ def replay_dead_letters(
     """
     selection = _Selection(job, frozenset(error_classes))
     report = ReplayReport(dry_run=dry_run)
-    consumer = Consumer({**kafka_config, "group.id": replay_group(group_id), "enable.auto.commit": False,
-                         "enable.partition.eof": True, "auto.offset.reset": "earliest"})
     sender = None if dry_run else _Sender(kafka_config)
-    try:
-        plans = _plans(consumer, dlq_topic, timeout)
-        commits = _replay_all(consumer, sender, dlq_topic, plans, selection, report, timeout)
+    with _reader(kafka_config, replay_group(group_id), timeout) as reader:
+        plans = _plans(reader, dlq_topic)
+        commits = _replay_all(reader, sender, dlq_topic, plans, selection, report)
         if sender is not None:
             sender.flush(timeout)
             if commits:
-                _commit(consumer, commits, report)
-    finally:
-        consumer.close()
+                _commit(reader, commits, report)
     return report
 
 
@@ -278,18 +243,16 @@ class _Plan:
         """Whether handling ``offset`` keeps the metadata within ``MAX_PROGRESS_CHARS``."""
         return self.first_unhandled is None or self.chars + 2 * len(str(offset)) + 2 <= MAX_PROGRESS_CHARS
 
-    def commit(self, topic: str, partition: int) -> TopicPartition:
+    def commit(self) -> Committed:
         ranges = ",".join(_range([low, high]) for low, high in self.ranges)
         offset = self.end if self.first_unhandled is None else self.first_unhandled
-        if not ranges:
-            return TopicPartition(topic, partition, offset)
-        return TopicPartition(topic, partition, offset, _PROGRESS_PREFIX + ranges)
+        return Committed(offset, _PROGRESS_PREFIX + ranges if ranges else None)
 
 
-def _commit(consumer: Consumer, commits: list[TopicPartition], report: ReplayReport) -> None:
+def _commit(reader: EndReader, commits: dict[Partition, Committed], report: ReplayReport) -> None:
     try:
-        consumer.commit(offsets=commits, asynchronous=False)
-    except KafkaException as exc:
+        reader.commit(commits)
+    except ConfigError as exc:
         raise ConfigError(f"replayed {report.replayed_total} letter(s) but could not record the progress ({exc}); "
                           "a next replay may replay them again") from exc
 
@@ -298,21 +261,16 @@ class _Sender:
     """Produces replayed records and collects delivery failures."""
 
     def __init__(self, kafka_config: Mapping[str, str]) -> None:
-        self._producer = Producer({**kafka_config, "enable.idempotence": True, "linger.ms": 20})
+        self._producer = TrackedProducer(kafka_config, {"enable.idempotence": True, "linger.ms": 20})
         self._failures: list[str] = []
 
     def send(self, topic: str, letter: DeadLetter, origin: str) -> None:
-        while True:
-            try:
-                self._producer.produce(topic, key=letter.key, value=letter.value,
-                                       headers=[("replayed_from", origin.encode())], on_delivery=self._delivered)
-                return
-            except BufferError:
-                self._producer.poll(0.1)
+        produce_waiting(self._producer, topic, letter.key, letter.value,
+                        headers=[("replayed_from", origin.encode())], on_delivery=self._delivered)
 
-    def _delivered(self, err: Any, msg: Any) -> None:
-        if err is not None:
-            self._failures.append(f"{msg.topic()}: {err}")
+    def _delivered(self, delivery: Delivery) -> None:
+        if delivery.error is not None:
+            self._failures.append(f"{delivery.topic}: {delivery.error}")
 
     def flush(self, timeout: float) -> None:
         remaining = self._producer.flush(timeout)
@@ -321,24 +279,23 @@ class _Sender:
             raise ConfigError(f"replay not acknowledged by Kafka ({detail}); nothing committed, run it again")
 
 
-def _plans(consumer: Consumer, topic: str, timeout: float) -> dict[int, _Plan]:
-    partitions = _partitions(consumer, topic, timeout)
-    committed = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=timeout)
+def _plans(reader: EndReader, topic: str) -> dict[int, _Plan]:
+    committed = reader.committed([(topic, p) for p in _partitions(reader, topic)])
     plans = {}
-    for tp in committed:
-        low, high = _watermarks(consumer, topic, tp.partition, timeout)
-        start = max(tp.offset if tp.offset >= 0 else low, low)
-        plans[tp.partition] = _Plan(start, high, {o for o in decode_progress(tp.metadata) if o >= start})
+    for (_, partition), done in sorted(committed.items()):
+        low, high = reader.watermarks(topic, partition)
+        start = low if done.offset is None else max(done.offset, low)
+        plans[partition] = _Plan(start, high, {o for o in decode_progress(done.metadata) if o >= start})
     return plans
 
 
-def _replay_all(consumer: Consumer, sender: _Sender | None, topic: str, plans: dict[int, _Plan],
-                selection: _Selection, report: ReplayReport, timeout: float) -> list[TopicPartition]:
+def _replay_all(reader: EndReader, sender: _Sender | None, topic: str, plans: dict[int, _Plan],
+                selection: _Selection, report: ReplayReport) -> dict[Partition, Committed]:
     bounds = {p: (plan.start, plan.end) for p, plan in plans.items()}
-    for letter in _read_range(consumer, topic, bounds, timeout):
+    for letter in _read_range(reader, topic, bounds):
         report.scanned += 1
         _handle(letter, plans[letter.partition], sender, topic, selection, report)
-    return [plan.commit(topic, p) for p, plan in sorted(plans.items()) if plan.start < plan.end]
+    return {(topic, p): plan.commit() for p, plan in sorted(plans.items()) if plan.start < plan.end}
 
 
 def _handle(letter: DeadLetter, plan: _Plan, sender: _Sender | None, topic: str, selection: _Selection,

@@ -23,16 +23,15 @@ OPEN QUESTIONS: the decisions taken here (change them here and nowhere else)
   TikTok's vector ``janedoe@gmail.com`` and RudderStack's record path. Segment's dot removal broke matching
   (a peer that dropped such phones silently lost those users).
 * §7.3 customer-file phone: E.164 digits with the country code and no ``+`` (the current help page's hash).
-* Phones without ``+``: parsed in the job's ``default_phone_region`` first; if that gives no valid number, or
-  there is no region, the digits are read as already carrying a country code (``37493828222``,
-  ``0044 20…``). A single leading ``0`` is a trunk prefix and needs the region. Letters (vanity numbers,
-  ``ext``) make a phone invalid. Only numbers ``phonenumbers.is_valid_number`` accepts are sent.
+* Phones: read as ``tikstream.mapping.phones`` says, kept by the job's ``phone_policy`` (``valid``,
+  ``possible``, the default for events, or ``e164``). Customer files (audience jobs) keep ``valid``.
 * ``external_id``: trimmed only, case kept (TikTok asks for no normalisation; ``User_1`` and ``user_1`` may
   be different users). A 64-hex id is taken as already hashed.
 * Events ``email``: trim and lowercase; inner whitespace, or no ``local@domain.tld`` shape, is invalid.
   Customer files remove inner whitespace first, as §2.3 says.
-* ``idfa``/``gaid`` and the MAID calculate types: trim, lowercase, keep dashes, hash. A raw value must be a
-  dashed UUID; the all-zero ID (tracking not authorised) is invalid.
+* ``idfa``/``gaid`` and the MAID calculate types: trim, lowercase, keep dashes, hash. With
+  ``device_id_policy: uuid`` (the default) a raw value must be a dashed UUID; with ``any`` any non-empty value
+  is hashed. The all-zero ID (tracking not authorised) is invalid under both.
 * Names: lowercase, Unicode NFC, every character that is not a letter or digit removed (accents kept).
   ``city``/``state``/``country`` the same, unhashed. ``zip_code``: spaces and dashes removed, lowercase.
 """
@@ -45,7 +44,7 @@ import ipaddress
 import re
 import unicodedata
 from collections.abc import Callable
-from functools import cache, lru_cache
+from functools import cache
 from typing import Final
 
 import phonenumbers
@@ -61,25 +60,23 @@ from tikstream.mapping.hashing import (
     md5_hex,
     sha256_hex,
 )
+from tikstream.mapping.phones import PHONE_CACHE_SIZE, PHONE_POLICIES, phone_e164
+from tikstream.mapping.phones import _e164 as _e164  # the phone cache, for bench/bench_normalise.py
 
 __all__ = [
-    "ATT_STATUSES", "CALCULATE_TYPES", "EMAIL_LOCAL_PART_RULES", "EVENT_USER_FIELDS", "HASHED_EVENT_FIELDS",
-    "PHONE_CACHE_SIZE", "Normaliser", "Outcome", "Result", "audience_id_value", "audience_normaliser",
-    "event_normaliser", "event_user_value", "is_md5_hex", "is_sha256_hex", "md5_hex", "normalise_region",
-    "sha256_hex",
+    "ATT_STATUSES", "CALCULATE_TYPES", "DEVICE_ID_POLICIES", "EMAIL_LOCAL_PART_RULES", "EVENT_USER_FIELDS",
+    "HASHED_EVENT_FIELDS", "PHONE_CACHE_SIZE", "PHONE_POLICIES", "Normaliser", "Outcome", "Result",
+    "audience_id_value", "audience_normaliser", "event_normaliser", "event_user_value", "is_md5_hex",
+    "is_sha256_hex", "md5_hex", "normalise_region", "sha256_hex",
 ]
 
 EMAIL_LOCAL_PART_RULES: Final = "keep"  # §7.4: no "+tag" removal, no dot removal (see OPEN QUESTIONS above)
-# (digits, has "+", region) -> "+E.164" or None. phonenumbers costs 40-60 µs a number, a hit well under 1 µs;
-# full, the cache holds about 9 MB. bench/bench_normalise.py measures both paths.
-PHONE_CACHE_SIZE: Final = 32_768
 ATT_STATUSES: Final = frozenset({"AUTHORIZED", "DENIED", "NOT_DETERMINED", "RESTRICTED", "NOT_APPLICABLE"})
+DEVICE_ID_POLICIES: Final = ("uuid", "any")
 
 _HASHED, _PREHASHED, _PLAIN = Outcome.HASHED, Outcome.PREHASHED, Outcome.PLAIN
 _MAX_NUMBER: Final = 10**30  # a larger int/float is no identifier (and str() of a huge int is slow)
-_MAX_PHONE_DIGITS: Final = 17  # "00" and the 15 digits E.164 allows
 _REGIONS: Final = frozenset(phonenumbers.SUPPORTED_REGIONS)
-_E164: Final = phonenumbers.PhoneNumberFormat.E164
 _ZERO_UUID: Final = "00000000-0000-0000-0000-000000000000"
 
 _EMAIL: Final = re.compile(r"[^\s@]+@[^\s@.]+(?:\.[^\s@.]+)+")  # local@domain.tld, linear time
@@ -87,11 +84,6 @@ _MAX_EMAIL: Final = 254  # RFC 5321 path limit
 _WHITESPACE: Final = re.compile(r"\s+")
 _ZIP_DROP: Final = re.compile(r"[\s\-]+")
 _NOT_ALNUM: Final = re.compile(r"[\W_]+")
-_LETTER: Final = re.compile(r"[^\W\d_]")
-_DIGIT: Final = re.compile(r"\d")
-_NON_DIGIT: Final = re.compile(r"\D+")
-_ASCII_LETTER: Final = re.compile(r"[A-Za-z]").search  # _LETTER on ASCII text
-_ASCII_NON_DIGITS: Final = bytes(c for c in range(128) if not 0x30 <= c <= 0x39)  # _NON_DIGIT on ASCII bytes
 _HEX64: Final = re.compile(r"[0-9A-Fa-f]{64}").fullmatch  # is_sha256_hex without its length check
 _HEX32: Final = re.compile(r"[0-9A-Fa-f]{32}").fullmatch
 _md5: Final = functools.partial(hashlib.md5, usedforsecurity=False)
@@ -204,6 +196,11 @@ def _maid(s: str) -> str:
     return s if _UUID.fullmatch(s) is not None and s != _ZERO_UUID else ""
 
 
+def _any_maid(s: str) -> str:
+    s = s.lower()
+    return s if s != _ZERO_UUID else ""
+
+
 def _ip(s: str) -> str:
     try:
         return str(ipaddress.ip_address(s))
@@ -225,60 +222,19 @@ def _att_status(s: str) -> str:
     return s if s in ATT_STATUSES else ""
 
 
-# -- phones -----------------------------------------------------------------------------------------------
+# -- phones (tikstream.mapping.phones) -----------------------------------------------------------------
 
 
-def _parse_valid(text: str, region: str | None) -> str | None:
-    try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return str(phonenumbers.format_number(number, _E164))
+@cache  # bounded: two forms times three policies times the regions phonenumbers knows
+def _phone_normaliser(region: str | None, with_plus: bool, policy: str = "valid") -> Normaliser:
+    if policy not in PHONE_POLICIES:
+        raise ValueError(f"unknown phone policy {policy!r}")
 
-
-@lru_cache(maxsize=PHONE_CACHE_SIZE)
-def _e164(digits: str, plus: bool, region: str | None) -> str | None:
-    """``+E.164`` for the digits of a phone, or None when no valid number can be made (see OPEN QUESTIONS)."""
-    if plus:
-        return _parse_valid("+" + digits, None)
-    if region is not None:
-        found = _parse_valid(digits, region)
-        if found is not None:
-            return found
-    if digits.startswith("00"):
-        digits = digits[2:]
-    if digits.startswith("0"):
-        return None  # a national trunk prefix: only the region could say which country
-    return _parse_valid("+" + digits, None)
-
-
-def _phone_e164(s: str, region: str | None) -> str:
-    """``+E.164`` for a phone as written, or "" when it is not a valid number."""
-    if s.isascii():  # the same checks as below, cheaper on ASCII (where a letter is A-Z, a digit 0-9)
-        if _ASCII_LETTER(s) is not None:
-            return ""
-        digits = s.encode().translate(None, _ASCII_NON_DIGITS).decode()
-    else:
-        if _LETTER.search(s) is not None:
-            return ""
-        digits = _NON_DIGIT.sub("", s)
-    if not 0 < len(digits) <= _MAX_PHONE_DIGITS:
-        return ""
-    plus = s.find("+")
-    if plus >= 0 and (s.count("+") > 1 or (plus > 0 and _DIGIT.search(s, 0, plus) is not None)):
-        return ""  # a "+" after a digit: not a phone number
-    return _e164(digits, plus >= 0, region) or ""
-
-
-@cache  # bounded: two forms times the regions phonenumbers knows
-def _phone_normaliser(region: str | None, with_plus: bool) -> Normaliser:
     def e164(s: str) -> str:
-        return _phone_e164(s, region)
+        return phone_e164(s, region, policy)
 
     def e164_digits(s: str) -> str:
-        return _phone_e164(s, region)[1:]
+        return phone_e164(s, region, policy)[1:]
 
     return _hashed(e164 if with_plus else e164_digits, numbers=True)
 
@@ -296,6 +252,7 @@ def normalise_region(region: str | None) -> str | None:
 # -- dispatch ---------------------------------------------------------------------------------------------
 
 _maid_sha256 = _hashed(_maid)
+_any_maid_sha256 = _hashed(_any_maid)
 _place = _plain(_alnum_lower)
 _raw_text = _plain(_utf8)
 _EVENT_FIELDS: Final[dict[str, Normaliser]] = {
@@ -318,22 +275,30 @@ HASHED_EVENT_FIELDS: Final = frozenset(
 CALCULATE_TYPES: Final = frozenset({*_AUDIENCE_TYPES, "PHONE_SHA256"})
 
 
-def event_normaliser(field: str, default_region: str | None = None) -> Normaliser:
-    """The function for one Events API ``user`` field, to resolve once per job version.
+def event_normaliser(field: str, default_region: str | None = None, *, phone_policy: str = "possible",
+                     device_id_policy: str = "uuid") -> Normaliser:
+    """The function for one Events API ``user`` field, to resolve once per job version. The defaults of the
+    policies are the job models' (``possible`` phones, ``uuid`` device ids).
 
-    Raises ``ValueError`` for a field not in :data:`EVENT_USER_FIELDS` or an unknown region.
+    Raises ``ValueError`` for a field not in :data:`EVENT_USER_FIELDS`, an unknown region or policy.
     """
     if field == "phone":
-        return _phone_normaliser(normalise_region(default_region), True)
+        return _phone_normaliser(normalise_region(default_region), True, phone_policy)
+    if device_id_policy not in DEVICE_ID_POLICIES:
+        raise ValueError(f"unknown device id policy {device_id_policy!r}")
+    if field in ("idfa", "gaid") and device_id_policy == "any":
+        return _any_maid_sha256
     try:
         return _EVENT_FIELDS[field]
     except KeyError:
         raise ValueError(f"unknown TikTok user field {field!r}") from None
 
 
-def event_user_value(field: str, raw: object, default_region: str | None) -> Result:
+def event_user_value(field: str, raw: object, default_region: str | None, *, phone_policy: str = "possible",
+                     device_id_policy: str = "uuid") -> Result:
     """Normalise, and hash where TikTok wants it, one value of an Events API 2.0 ``user`` field (§3.4)."""
-    return event_normaliser(field, default_region)(raw)
+    return event_normaliser(field, default_region, phone_policy=phone_policy,
+                            device_id_policy=device_id_policy)(raw)
 
 
 def audience_normaliser(calculate_type: str, default_region: str | None = None) -> Normaliser:

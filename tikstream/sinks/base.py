@@ -25,6 +25,7 @@ from tikstream.records import Partition, Trigger
 if TYPE_CHECKING:
     from tikstream.auth import AuthStore
     from tikstream.metrics import Metrics
+    from tikstream.supervise import Supervisor
     from tikstream.tiktok.client import TikTokClient
 
 __all__ = ["DeadLetters", "Recorder", "Sink", "SinkContext"]
@@ -100,3 +101,4 @@ class SinkContext:
     tiktok_base_url: str
     auth: AuthStore | None  # re-read when the file changes; None: no authorization file
     tiktok: TikTokClient | None  # shared by every sink (one connection pool); None: a sink makes its own
+    supervisor: Supervisor  # every background thread a sink starts runs under it (``tikstream.supervise``)

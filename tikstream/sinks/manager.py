@@ -40,7 +40,7 @@ class SinkManager:
         self._metrics = metrics
         self._running: dict[str, _Running] = {}
         self._retiring: list[Sink] = []
-        self.table = RoutingTable()
+        self._table = RoutingTable()
         self._generation = -1
 
     def sync(self, jobs: Mapping[str, JobVersion], generation: int) -> bool:
@@ -57,7 +57,7 @@ class SinkManager:
         for job_id, version in jobs.items():
             if job_id not in self._running and version.job.enabled:
                 self._running[job_id] = self._start(version)
-        self.table = RoutingTable(self._routes())
+        self._table = RoutingTable(self._routes())
         return True
 
     def _start(self, version: JobVersion) -> _Running:
@@ -75,7 +75,7 @@ class SinkManager:
 
     def route(self, audience: str, event: str, produced_at: float) -> list[Route]:
         """The routes of one trigger in the current table (``RoutingTable.route``)."""
-        return self.table.route(audience, event, produced_at)
+        return self._table.route(audience, event, produced_at)
 
     def sinks(self) -> list[Sink]:
         return [r.sink for r in self._running.values()] + self._retiring

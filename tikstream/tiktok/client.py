@@ -97,6 +97,9 @@ class TikTokClient:
                               clock=clock, sleep=sleep, rand=rand)
 
     def close(self) -> None:
+        """Close the pool. Calls waiting out a retry backoff on other threads give up at once with a
+        ``TransportError`` (their batches stay owed and are sent again after a restart)."""
+        self._caller.closing.set()
         self._http.close()
 
     def __enter__(self) -> TikTokClient:

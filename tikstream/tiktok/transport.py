@@ -17,6 +17,7 @@ import hashlib
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -117,6 +118,16 @@ class Caller:
         self._clock = clock
         self._sleep = sleep
         self._rand = rand
+        self.closing = threading.Event()
+        """Set by the client's ``close``: a retry waiting out its backoff gives up at once (shutdown must not
+        wait for a TikTok outage to end)."""
+
+    def _wait(self, backoff: Backoff, delay: float) -> bool:
+        """Wait out a retry's backoff; False when the client is closing."""
+        if self._sleep is time.sleep:  # the real clock: an interruptible wait
+            return not self.closing.wait(max(0.0, delay))
+        backoff.sleep(delay)  # a test's sleep
+        return not self.closing.is_set()
 
     def call(self, call: Call) -> Envelope:
         """Send ``call`` until it succeeds, fails for good, or the retry policy is spent."""
@@ -141,7 +152,9 @@ class Caller:
                 log.info("tiktok %s: attempt %d failed (%s), retrying in %.3fs", call.endpoint, attempt, exc,
                          delay, extra={"endpoint": call.endpoint, "attempt": attempt, "reason": reason,
                                        "code": exc.code, "request_id": exc.request_id})
-                backoff.sleep(delay)
+                if not self._wait(backoff, delay):
+                    raise TransportError("the client is closing; not retried", endpoint=call.endpoint,
+                                         kind="connection", attempts=attempt) from exc
             except TikTokError as exc:
                 exc.attempts = attempt
                 raise

@@ -43,7 +43,10 @@ class ManualExecutor:
     def run_all(self) -> None:
         while self.queue:
             fut, fn, arg = self.queue.pop(0)
-            fut.set_result(fn(arg))
+            try:
+                fut.set_result(fn(arg))
+            except Exception as exc:
+                fut.set_exception(exc)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         pass
@@ -192,6 +195,54 @@ def test_drop_forgets_partition(parts: Any) -> None:
     ex.run_all()
     sink.poll()
     assert len(rec.batches[0]["APPEND"]) == 1
+
+
+def test_a_batch_that_failed_to_ship_stays_owed_until_its_partition_is_dropped(parts: Any, tmp_path: Path) -> None:
+    clock, ex, rec, _ = parts
+    fail = [True]
+
+    def ship(sealed: Sealed) -> int:
+        if fail.pop(0) if fail else False:
+            raise OSError("disk full")
+        return rec(sealed)
+
+    sink = AudienceExportSink(job(), tmp_path, ship, executor=ex, clock=clock)  # type: ignore[arg-type]
+    other = ("tikstream.triggers", 1)
+    sink.submit(trig("u0", "enter"), TP, 5)
+    sink.submit(trig("u1", "enter"), other, 8)
+    assert sink.flush(0.0) is False
+    ex.run_all()
+    sink.poll()
+    assert sink.pending() == {TP: 5, other: 8}
+    assert "disk full" in (sink.status()["last_error"] or "")
+    sink.submit(trig("u2", "enter"), TP, 6)  # a later batch that ships does not release the failed one
+    assert sink.flush(0.0) is False
+    ex.run_all()
+    assert sink.flush(1.0) is False
+    assert sink.pending() == {TP: 5, other: 8} and len(rec.batches) == 1
+    sink.drop([TP])
+    assert sink.pending() == {other: 8}
+    sink.drop([other])
+    assert sink.pending() == {} and sink.flush(1.0) is True
+
+
+def test_a_batch_shipped_after_its_partition_was_dropped_releases_nothing_of_a_new_batch(parts: Any) -> None:
+    clock, ex, _, make = parts
+    sink = make()
+    sink.submit(trig("u0", "enter"), TP, 5)
+    clock.now += 60
+    sink.poll()  # shipping
+    sink.drop([TP])  # revoked, then assigned again: offset 5 is consumed once more
+    assert sink.pending() == {}
+    sink.submit(trig("u0", "enter"), TP, 5)
+    ex.run_all()
+    sink.poll()  # the old batch ships: offset 5 stays owed by the open batch
+    assert sink.pending() == {TP: 5}
+    clock.now += 60
+    sink.poll()
+    ex.run_all()
+    sink.poll()
+    assert sink.pending() == {}
 
 
 # -- exits without a profile (resolved from the membership table) ------------------------------------------

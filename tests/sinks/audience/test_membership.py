@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 from fakes import FakeConsumer, FakeDeadLetters  # tests/ is on sys.path (tests/conftest.py)
 
 from tikstream.errors import BackPressure
+from tikstream.kafka.producer import Delivery, OnDelivery
 from tikstream.metrics import Metrics
 from tikstream.processor import Processor
 from tikstream.records import Trigger, decode
@@ -21,29 +21,16 @@ from tikstream.sinks.manager import SinkManager
 from tikstream.testing import NullSink
 
 TP0, TP1 = ("triggers", 0), ("triggers", 1)
-Callback = Callable[[Any, Any], None]
 
 
 @dataclass
 class Msg:
-    """What a delivery report carries (the subset the recorder uses)."""
+    """One write the fake producer took."""
 
     partition_: int
     key_: bytes
     value_: bytes | None
     ts: int
-
-    def partition(self) -> int:
-        return self.partition_
-
-    def key(self) -> bytes:
-        return self.key_
-
-    def value(self) -> bytes | None:
-        return self.value_
-
-    def timestamp(self) -> tuple[int, int]:
-        return (1, self.ts)
 
 
 @dataclass
@@ -53,7 +40,7 @@ class FakeProducer:
 
     partitions: int = 6
     capacity: int = 1000
-    queues: dict[int, deque[tuple[Msg, Callback]]] = field(default_factory=dict)
+    queues: dict[int, deque[tuple[Msg, OnDelivery]]] = field(default_factory=dict)
     log: list[Msg] = field(default_factory=list)
     fail_next: list[str] = field(default_factory=list)
 
@@ -67,7 +54,7 @@ class FakeProducer:
         return sum(len(q) for q in self.queues.values())
 
     def produce(self, partition: int, key: bytes, value: bytes | None, timestamp_ms: int,
-                on_delivery: Callback) -> bool:
+                on_delivery: OnDelivery) -> bool:
         if self.outstanding() >= self.capacity:
             return False
         msg = Msg(partition, key, value, timestamp_ms)
@@ -75,14 +62,17 @@ class FakeProducer:
         self.log.append(msg)
         return True
 
-    def again(self, msg: Any, on_delivery: Callback) -> bool:
-        return self.produce(msg.partition(), msg.key(), msg.value(), msg.timestamp()[1], on_delivery)
+    def again(self, delivery: Delivery, on_delivery: OnDelivery) -> bool:
+        assert delivery.partition is not None and delivery.key is not None and delivery.timestamp_ms is not None
+        return self.produce(delivery.partition, delivery.key, delivery.value, delivery.timestamp_ms, on_delivery)
 
     def deliver(self, partition: int, n: int = 1) -> None:
         queue = self.queues.get(partition, deque())
         for _ in range(min(n, len(queue))):
             msg, callback = queue.popleft()
-            callback(self.fail_next.pop(0) if self.fail_next else None, msg)
+            error = self.fail_next.pop(0) if self.fail_next else None
+            callback(Delivery(error, None if error is None else "TOPIC_AUTHORIZATION_FAILED", "members",
+                              msg.partition_, None if error else 0, msg.key_, msg.value_, msg.ts))
 
     def deliver_all(self) -> None:
         for p in list(self.queues):

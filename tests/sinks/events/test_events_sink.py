@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import orjson
@@ -240,13 +239,14 @@ def test_in_flight_requests_are_bounded_and_a_few_more_wait_in_the_pool() -> Non
 def test_the_pool_runs_at_most_max_in_flight_requests_at_once() -> None:
     import threading
 
-    gate, lock = threading.Event(), threading.Lock()
+    gate, lock, started = threading.Event(), threading.Lock(), threading.Semaphore(0)
     running, peak = [0], [0]
 
     def respond(token: str, body: dict[str, Any]) -> Envelope:
         with lock:
             running[0] += 1
             peak[0] = max(peak[0], running[0])
+        started.release()
         gate.wait(5)
         with lock:
             running[0] -= 1
@@ -257,8 +257,8 @@ def test_the_pool_runs_at_most_max_in_flight_requests_at_once() -> None:
                         config=EventsSinkConfig(max_in_flight=3))
     h.submit(12)
     h.sink.poll()
-    time.sleep(0.2)
-    assert peak[0] == 3
+    assert all(started.acquire(timeout=5) for _ in range(3))  # three requests are running, all held
+    assert not started.acquire(timeout=0.05) and peak[0] == 3  # and no fourth started beside them
     gate.set()
     assert h.sink.flush(5.0)
     assert peak[0] == 3 and len(h.client.requests) == 12
@@ -290,10 +290,13 @@ def test_flush_sends_everything_and_waits() -> None:
 
 
 def test_flush_gives_up_at_its_deadline_and_says_so() -> None:
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
+    answer = threading.Event()
+
     def slow(token: str, body: dict[str, Any]) -> Envelope:
-        time.sleep(0.5)
+        answer.wait(5)  # TikTok answers only when the test says so
         return OK
 
     h = Harness(respond=slow)
@@ -302,7 +305,8 @@ def test_flush_gives_up_at_its_deadline_and_says_so() -> None:
     h.submit(1)
     assert h.sink.flush(0.1) is False
     assert h.sink.pending() == {TP: 0}
-    assert h.sink.flush(2.0) is True
+    answer.set()
+    assert h.sink.flush(5.0) is True
     h.sink.close()
 
 
@@ -446,11 +450,40 @@ def test_parked_events_keep_their_event_id_when_the_time_came_from_kafka() -> No
     assert h.client.requests[-1].event_ids == [event_id("web-job", t)]
 
 
-def test_status_never_shows_the_token() -> None:
-    h = Harness(respond=revoked({"tok-1"}), linger_ms=0)
+def test_status_repr_and_dead_letters_never_show_the_token() -> None:
+    secret = "tok-5ecret-9f8e7d"
+    answers: list[Exception] = [
+        RuntimeError(f"POST event/track/ failed; headers {{'Access-Token': '{secret}'}}"),  # a bug's message
+        RetryableError("timeout sending the request", endpoint="event/track/", request_id="req-7"),
+        PermanentError("data.0.event_time: Not a valid integer", endpoint="event/track/", code=40002),
+        ReauthorizeError("Access token is invalid", endpoint="event/track/", code=40105),
+    ]
+    tokens: list[str] = []
+
+    def respond(token: str, body: dict[str, Any]) -> Envelope:
+        tokens.append(token)
+        raise answers.pop(0)
+
+    h = Harness(respond=respond, linger_ms=0, auths={"pixel": events_token(secret)})
+
+    def look() -> str:
+        status = h.sink.status()
+        shown = [orjson.dumps(status).decode(), repr(status), repr(h.sink)]
+        assert [text for text in shown if secret in text] == []
+        return str(status["last_error"])
+
     h.submit(1)
     h.cycle()
-    assert "tok-1" not in orjson.dumps(h.sink.status()).decode()
+    assert "RuntimeError" in look()  # the unexpected failure is reported, by its class only
+    h.cycle(5)
+    assert "timeout sending the request" in look()
+    h.cycle(5)
+    assert "40002" in look() and len(h.dlq.sent) == 1  # rejected alone: dead-lettered
+    h.submit(1, start=1)
+    h.cycle()
+    assert h.sink.paused and "40105" in look()
+    assert tokens == [secret] * 4  # the sink did hold the token, and sent with it every time
+    assert [d.error for d in h.dlq.sent if secret in d.error] == []
 
 
 def test_a_retryable_failure_while_paused_is_parked_too() -> None:

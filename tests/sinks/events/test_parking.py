@@ -7,9 +7,14 @@ import time
 from collections.abc import Callable
 
 import pytest
+from prometheus_client import CollectorRegistry
 
+from tikstream.metrics import Metrics
 from tikstream.sinks.events.parked_topic import ParkedRecord
 from tikstream.sinks.events.parking import ParkedReader, parked_key
+from tikstream.supervise import Supervisor
+
+SUPERVISOR = Supervisor(Metrics(CollectorRegistry()).thread_failures_total)
 
 
 class FakeConsumer:
@@ -42,7 +47,8 @@ def rec(partition: int, offset: int, job: str = "job-a", value: bytes | None = b
 
 
 def reader_over(consumer: FakeConsumer, **kw: float) -> ParkedReader:
-    return ParkedReader(lambda: consumer, b"job-a/", commit_interval=kw.get("commit_interval", 0.01))  # type: ignore[arg-type,return-value]
+    interval = kw.get("commit_interval", 0.01)
+    return ParkedReader(lambda: consumer, b"job-a/", supervisor=SUPERVISOR, commit_interval=interval)  # type: ignore[arg-type,return-value]
 
 
 def wait(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -95,7 +101,7 @@ def test_stops_by_itself_once_caught_up_and_everything_is_done() -> None:
 
 def test_a_full_buffer_stops_reading_until_records_are_taken() -> None:
     consumer = FakeConsumer([rec(0, i) for i in range(50)])
-    reader = ParkedReader(lambda: consumer, b"job-a/", max_buffered=10)  # type: ignore[arg-type,return-value]
+    reader = ParkedReader(lambda: consumer, b"job-a/", supervisor=SUPERVISOR, max_buffered=10)  # type: ignore[arg-type,return-value]
     wait(lambda: len(consumer.records) == 40)
     time.sleep(0.05)
     assert len(consumer.records) == 40
@@ -115,6 +121,6 @@ def test_a_reader_that_fails_finishes_without_committing(fails: str) -> None:
 
     if fails == "consume":
         consumer.consume = lambda n, t: (_ for _ in ()).throw(RuntimeError("boom"))  # type: ignore[method-assign]
-    reader = ParkedReader(factory, b"job-a/")  # type: ignore[arg-type]
+    reader = ParkedReader(factory, b"job-a/", supervisor=SUPERVISOR)  # type: ignore[arg-type]
     wait(lambda: reader.finished)
     assert consumer.commits == []

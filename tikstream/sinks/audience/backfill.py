@@ -48,6 +48,7 @@ from tikstream.sinks.audience.files import FileLayout
 from tikstream.sinks.audience.members_topic import Member
 from tikstream.sinks.audience.ops import Op
 from tikstream.sinks.audience.ship import Sealed
+from tikstream.supervise import Policy, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -324,21 +325,28 @@ class Backfill:
                 "last_error": self.last_error}
 
 
-def run_in_thread(build: Callable[[threading.Event], Built], name: str) -> Start:
-    """A ``Start`` that runs ``build`` on a daemon thread of its own."""
+def run_in_thread(build: Callable[[threading.Event], Built], name: str, supervisor: Supervisor) -> Start:
+    """A ``Start`` that runs ``build`` on a supervised thread of its own.
+
+    Policy REPORT: a failure is recorded (``/healthz``, the thread-failures metric, the log) and handed to the
+    ``Backfill`` through the future; the backfill starts over after its ``retry_seconds`` (its work is
+    idempotent: the membership table is read again and a user is sent once by the writer's rules).
+    """
 
     def start(stop: threading.Event) -> Future[Built]:
         future: Future[Built] = Future()
 
-        def body() -> None:
+        def body(_stop: threading.Event) -> None:
             if not future.set_running_or_notify_cancel():
                 return
             try:
                 future.set_result(build(stop))
             except BaseException as exc:
                 future.set_exception(exc)
+                if not isinstance(exc, InterruptedError):  # stopped on purpose: not a failure
+                    raise
 
-        threading.Thread(target=body, name=name, daemon=True).start()
+        supervisor.spawn(name, body, Policy.REPORT, stop)
         return future
 
     return start

@@ -32,6 +32,7 @@ from tikstream.sinks.audience.sink import AudienceExportSink
 from tikstream.sinks.audience.state import AudienceKafka
 from tikstream.sinks.audience.writer import JobWriter
 from tikstream.sinks.base import SinkContext
+from tikstream.supervise import Supervisor
 
 __all__ = ["AudienceExport"]
 
@@ -40,8 +41,9 @@ class AudienceExport:
     """The audience export of one process: ``build`` is the ``audience_export`` sink builder."""
 
     def __init__(self, kafka_config: Mapping[str, str], group_id: str, trigger_topics: Sequence[str],
-                 metrics: Metrics) -> None:
+                 metrics: Metrics, supervisor: Supervisor) -> None:
         self._kafka_config, self._group_id, self._metrics = dict(kafka_config), group_id, metrics
+        self._supervisor = supervisor
         self.membership: MembershipRecorder = build_recorder(kafka_config, group_id, trigger_topics)
         self._lock = threading.Lock()
         self._service: WriterService | None = None
@@ -61,7 +63,7 @@ class AudienceExport:
 
                 self._service = WriterService(AudienceKafka(self._kafka_config, self._group_id),
                                               on_pending=on_pending)
-                self._service.start()
+                self._service.start(self._supervisor)
             self._users += 1
             return self._service
 
@@ -222,6 +224,6 @@ def _backfill(job: AudienceExportJob, created_at: float, ctx: SinkContext, reade
     if reader is not None:
         build = BackfillBuild(job.id, job.audience, created_at, layout, reader, ship,
                               ctx.state_dir / "audience-backfill" / job.id, scanned, progress=progress)
-        start = run_in_thread(build, f"backfill-{job.id}")
+        start = run_in_thread(build, f"backfill-{job.id}", ctx.supervisor)
     return Backfill(job.id, created_at, start, lambda value: persist(job.id, value), progress=progress,
                     on_sent=sent)

@@ -13,24 +13,23 @@ Layout choices:
   superseded profile readable for a week after the exit that replaced it, which is how an exit without a
   profile finds the hashes to remove (``MembershipReader.scan`` yields records in log order).
 
-The only module of the membership table that imports confluent_kafka. ``MembershipProducer`` is used by the
-poll-loop thread only; ``MembershipReader`` builds a consumer per call and may be used from any thread.
+The Kafka mechanics are ``tikstream.kafka``'s (the producer, the to-the-end reader); this module keeps the
+topic, its keys and partitioning. ``MembershipProducer`` is used by the poll-loop thread only;
+``MembershipReader`` builds a reader per call and may be used from any thread.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
-
-from tikstream.errors import TikstreamError
+from tikstream.errors import BackPressure, TikstreamError
 from tikstream.kafka.admin import TopicSpec
-from tikstream.kafka.watermarks import watermarks
+from tikstream.kafka.producer import Delivery, OnDelivery, TrackedProducer
+from tikstream.kafka.reader import EndReader
 
 __all__ = [
     "MEMBERS_PARTITIONS",
@@ -49,10 +48,6 @@ MEMBERS_PARTITIONS: Final = 6
 MIN_COMPACTION_LAG_MS: Final = 7 * 24 * 3600 * 1000
 MAX_MESSAGE_BYTES: Final = 2 * 1024 * 1024  # a trigger value may have 1 MiB (records.MAX_VALUE_BYTES)
 SEP: Final = b"\x00"
-
-Delivered = Callable[[Any, Any], None]
-"""librdkafka's delivery callback: ``(error or None, message)``."""
-
 
 class MembershipError(TikstreamError):
     """The membership table could not be read (a partition that does not answer in time, a broker error)."""
@@ -109,8 +104,8 @@ class MembershipProducer:
     def __init__(self, kafka_config: Mapping[str, str], group_id: str, *,
                  queue_max_messages: int = 200_000, queue_max_kbytes: int = 131_072) -> None:
         self.topic = members_topic(group_id)
-        self._producer = Producer({
-            **kafka_config, "enable.idempotence": True, "acks": "all", "linger.ms": 20,
+        self._producer = TrackedProducer(kafka_config, {
+            "enable.idempotence": True, "acks": "all", "linger.ms": 20,
             "compression.type": "lz4", "message.timeout.ms": 0, "message.max.bytes": MAX_MESSAGE_BYTES,
             "queue.buffering.max.messages": queue_max_messages, "queue.buffering.max.kbytes": queue_max_kbytes,
         })
@@ -119,46 +114,36 @@ class MembershipProducer:
 
     def start(self, timeout: float = 30.0) -> None:
         """Learn the topic's partition count (the topic must exist)."""
-        meta = self._producer.list_topics(self.topic, timeout=timeout)
-        found = meta.topics.get(self.topic)
-        if found is not None and found.partitions:
-            self.partitions = len(found.partitions)
+        self.partitions = self._producer.partitions(self.topic, timeout) or self.partitions
 
     def partition_of(self, audience: str) -> int:
         return audience_partition(audience, self.partitions)
 
     def produce(self, partition: int, key: bytes, value: bytes | None, timestamp_ms: int,
-                on_delivery: Delivered) -> bool:
+                on_delivery: OnDelivery) -> bool:
         try:
-            self._produce(self.topic, value, key, partition, on_delivery=on_delivery, timestamp=timestamp_ms)
-        except BufferError:
+            self._produce(self.topic, key, value, partition=partition, timestamp_ms=timestamp_ms,
+                          on_delivery=on_delivery)
+        except BackPressure:
             return False
         return True
 
-    def again(self, msg: Message, on_delivery: Delivered) -> bool:
+    def again(self, delivery: Delivery, on_delivery: OnDelivery) -> bool:
         """Produce a message whose delivery failed once more, unchanged."""
-        _, ts = msg.timestamp()
-        try:
-            self._produce(self.topic, msg.value(), msg.key(), int(msg.partition() or 0), on_delivery=on_delivery,
-                          timestamp=max(0, int(ts)))
-        except BufferError:
-            return False
-        return True
+        return self.produce(delivery.partition or 0, delivery.key or b"", delivery.value,
+                            max(0, delivery.timestamp_ms or 0), on_delivery)
 
     def poll(self) -> None:
-        self._producer.poll(0)
+        self._producer.poll()
 
     def flush(self, timeout: float) -> int:
         """Wait up to ``timeout`` seconds for outstanding deliveries; returns how many are still outstanding."""
-        return int(self._producer.flush(max(0.0, timeout)))
-
-    def __len__(self) -> int:
-        return len(self._producer)
+        return self._producer.flush(timeout)
 
 
 class MembershipReader:
     """Reads the membership table and the progress of the trigger consumer group. Each call builds its own
-    consumer (no group membership, nothing committed), so calls may come from any thread; they block."""
+    reader (no group membership, nothing committed), so calls may come from any thread; they block."""
 
     def __init__(self, kafka_config: Mapping[str, str], group_id: str, trigger_topics: Sequence[str], *,
                  timeout: float = 30.0) -> None:
@@ -168,70 +153,32 @@ class MembershipReader:
         self.trigger_topics = tuple(trigger_topics)
         self._timeout = timeout
 
-    def _consumer(self, group_id: str) -> Consumer:
-        return Consumer({**self._config, "group.id": group_id, "enable.auto.commit": False,
-                         "enable.partition.eof": True, "auto.offset.reset": "earliest",
-                         "fetch.max.bytes": 16 * 1024 * 1024, "queued.max.messages.kbytes": 32_768})
+    def _reader(self, group_id: str) -> EndReader:
+        return EndReader(self._config, group_id, error=MembershipError, timeout=self._timeout,
+                         settings={"fetch.max.bytes": 16 * 1024 * 1024, "queued.max.messages.kbytes": 32_768})
 
     def scan(self, audience: str, stop: threading.Event | None = None) -> Iterator[Member]:
         """Every record of ``audience``, in log order, up to the end offset seen when the scan starts.
 
         Raises ``MembershipError`` when the partition stops answering, ``InterruptedError`` when ``stop`` is set.
         """
-        consumer = self._consumer(f"{self._group_id}.membership-reader")
-        try:
-            meta = consumer.list_topics(self.topic, timeout=self._timeout)
-            found = meta.topics.get(self.topic)
-            if found is None or not found.partitions:
+        with self._reader(f"{self._group_id}.membership-reader") as reader:
+            partitions = reader.partitions(self.topic)
+            if not partitions:
                 return
-            tp = TopicPartition(self.topic, audience_partition(audience, len(found.partitions)))
-            low, high = watermarks(consumer, tp, self._timeout)
-            if low >= high:
-                return
-            consumer.assign([TopicPartition(tp.topic, tp.partition, low)])
             prefix = audience.encode() + SEP
-            position = low
-            quiet_since = time.monotonic()
-            while position < high:
-                if stop is not None and stop.is_set():
-                    raise InterruptedError("membership scan stopped")
-                msgs = consumer.consume(1000, 0.2)  # returns early only when full: keep the wait short
-                if not msgs:
-                    if time.monotonic() - quiet_since > self._timeout:
-                        raise MembershipError(f"{self.topic}[{tp.partition}]: no record at {position} in time")
-                    continue
-                quiet_since = time.monotonic()
-                for msg in msgs:
-                    err = msg.error()
-                    if err is not None:
-                        if err.code() == KafkaError._PARTITION_EOF:
-                            return
-                        raise MembershipError(f"{self.topic}: {err}")
-                    position = int(msg.offset() or 0) + 1
-                    if position > high:
-                        return
-                    key = msg.key() or b""
-                    if key.startswith(prefix):
-                        yield Member(key[len(prefix):].decode("utf-8", "surrogatepass"), msg.value(),
-                                     int(msg.timestamp()[1]))
-        finally:
-            consumer.close()
+            start = len(prefix)
+            for rec in reader.read(self.topic, {audience_partition(audience, len(partitions)): None}, stop=stop):
+                key = rec.key or b""
+                if key.startswith(prefix):
+                    yield Member(key[start:].decode("utf-8", "surrogatepass"), rec.value,
+                                 -1 if rec.timestamp_ms is None else rec.timestamp_ms)
 
     def trigger_ends(self) -> dict[tuple[str, int], int]:
         """The end offset of every trigger partition now: the records the membership table must hold before a
         backfill that starts now may read it."""
-        consumer = self._consumer(f"{self._group_id}.membership-reader")
-        try:
-            out: dict[tuple[str, int], int] = {}
-            for topic in self.trigger_topics:
-                found = consumer.list_topics(topic, timeout=self._timeout).topics.get(topic)
-                if found is None or found.error is not None:
-                    continue
-                for p in found.partitions:
-                    out[(topic, p)] = watermarks(consumer, TopicPartition(topic, p), self._timeout)[1]
-            return out
-        finally:
-            consumer.close()
+        with self._reader(f"{self._group_id}.membership-reader") as reader:
+            return {(topic, p): end for topic in self.trigger_topics for p, end in reader.ends(topic).items()}
 
     def recorded(self, ends: Mapping[tuple[str, int], int]) -> bool:
         """Whether the trigger consumer group committed up to ``ends`` (or the partition's start moved past
@@ -239,14 +186,11 @@ class MembershipReader:
         trigger below ``ends`` is then in the table."""
         if not ends:
             return True
-        consumer = self._consumer(self._group_id)  # never subscribes: reads the group's commits only
-        try:
-            tps = [TopicPartition(t, p) for t, p in ends]
-            committed = {(t.topic, t.partition): t.offset for t in consumer.committed(tps, timeout=self._timeout)}
+        with self._reader(self._group_id) as reader:  # never subscribes: reads the group's commits only
+            committed = reader.committed(ends)
             for tp, end in ends.items():
-                done = committed.get(tp, -1)
-                if done < end and watermarks(consumer, TopicPartition(*tp), self._timeout)[0] < end:
+                done = committed.get(tp)
+                offset = -1 if done is None or done.offset is None else done.offset
+                if offset < end and reader.watermarks(*tp)[0] < end:
                     return False
             return True
-        finally:
-            consumer.close()

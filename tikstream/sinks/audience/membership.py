@@ -5,8 +5,8 @@ later may ask for ``existing_users``, and only a table kept for every audience c
 stores the trigger's raw value under ``{audience}\\x00{user_id}``, an *exit* a tombstone
 (``tikstream.sinks.audience.members_topic``); the write is asynchronous and batched by the producer.
 
-Delivery guarantee, the sink contract's: a trigger's offset stays owed (``pending``) until the broker
-acknowledged its membership write, so nothing is committed that the table does not hold. A write that fails
+Delivery guarantee, the sink contract's: a trigger's offset stays owed (``pending``, one ``OwedOffsets``) until the
+broker acknowledged its membership write, so nothing is committed that the table does not hold. A write that fails
 is produced again after ``retry_seconds`` and stays owed meanwhile; librdkafka retries transient errors
 itself, without a deadline, so a failure here is rare (authorisation, a deleted topic) and needs the operator.
 Not guaranteed: order between a write produced again after a failure and later writes of the same key.
@@ -27,6 +27,8 @@ from typing import Any, Protocol
 import orjson
 
 from tikstream.errors import BackPressure
+from tikstream.kafka.producer import Delivery, OnDelivery
+from tikstream.offsets import OwedOffsets
 from tikstream.records import Partition, Trigger
 from tikstream.sinks.audience.members_topic import MembershipProducer, MembershipReader
 
@@ -47,11 +49,11 @@ class Producer(Protocol):
         """The membership partition of every key of ``audience``."""
 
     def produce(self, partition: int, key: bytes, value: bytes | None, timestamp_ms: int,
-                on_delivery: Callable[[Any, Any], None]) -> bool:
+                on_delivery: OnDelivery) -> bool:
         """Queue one write; False (nothing queued) when the local queue is full."""
 
-    def again(self, msg: Any, on_delivery: Callable[[Any, Any], None]) -> bool:
-        """Queue a failed message once more; False when the local queue is full."""
+    def again(self, delivery: Delivery, on_delivery: OnDelivery) -> bool:
+        """Queue a failed write (as its delivery report gave it back) once more; False when the queue is full."""
 
     def poll(self) -> None:
         """Serve delivery callbacks that are due."""
@@ -60,31 +62,15 @@ class Producer(Protocol):
         """Serve callbacks until nothing is outstanding or ``timeout``; returns how many are outstanding."""
 
 
-class _Owed:
-    """The offsets of one trigger partition written but not acknowledged. Offsets arrive in increasing order."""
-
-    __slots__ = ("acked", "written")
-
-    def __init__(self) -> None:
-        self.written: deque[int] = deque()
-        self.acked: set[int] = set()
-
-    def lowest(self) -> int | None:
-        written, acked = self.written, self.acked
-        while written and written[0] in acked:
-            acked.discard(written.popleft())
-        return written[0] if written else None
-
-
 _CACHE_SIZE = 4096
 
 
 class MembershipRecorder:
     """Sink-like owner of the membership writes (record / poll / pending / drop / flush / close).
 
-    Per record: one ``produce`` and one entry in the FIFO of its membership partition; the partition's delivery
-    callback (one function per partition, no per-record closure) pops the FIFO, since a partition reports its
-    deliveries in produce order.
+    Per record: one ``produce``, one owed offset, and one entry in the FIFO of its membership partition; the
+    partition's delivery callback (one function per partition, no per-record closure) pops the FIFO, since a
+    partition reports its deliveries in produce order.
     """
 
     def __init__(self, producer: Producer, *, reader: MembershipReader | None = None,
@@ -92,10 +78,10 @@ class MembershipRecorder:
         self._producer = producer
         self.reader = reader
         self._clock, self._retry_seconds = clock, retry_seconds
-        self._owed: dict[Partition, _Owed] = {}
+        self._owed = OwedOffsets()
         self._partition_of: dict[str, int] = {}
-        self._fifos: dict[int, tuple[deque[tuple[_Owed, int]], Callable[[Any, Any], None]]] = {}
-        self._retry: list[tuple[float, Any, Callable[[Any, Any], None]]] = []
+        self._fifos: dict[int, tuple[deque[tuple[Partition, int]], OnDelivery]] = {}
+        self._retry: list[tuple[float, Delivery, OnDelivery]] = []
         self.recorded = 0
         self.failed = 0
         self.last_error: str | None = None
@@ -113,9 +99,6 @@ class MembershipRecorder:
         target = self._partition_of.get(audience)
         if target is None:
             target = self._learn(audience)
-        owed = self._owed.get(partition)
-        if owed is None:
-            owed = self._owed[partition] = _Owed()
         if trigger.event == "enter":
             value: bytes | None = trigger.raw or orjson.dumps(trigger.doc)
         else:
@@ -125,8 +108,8 @@ class MembershipRecorder:
         ts = timestamp_ms if timestamp_ms is not None else round(trigger.ts * 1000)
         if not self._producer.produce(target, key, value, ts, delivered):
             raise BackPressure("membership writes: the producer queue is full")
-        fifo.append((owed, offset))
-        owed.written.append(offset)
+        fifo.append((partition, offset))
+        self._owed.add(partition, offset)
         self.recorded += 1
 
     def _learn(self, audience: str) -> int:
@@ -134,22 +117,22 @@ class MembershipRecorder:
             self._partition_of.clear()
         target = self._partition_of[audience] = self._producer.partition_of(audience)
         if target not in self._fifos:
-            fifo: deque[tuple[_Owed, int]] = deque()
+            fifo: deque[tuple[Partition, int]] = deque()
             self._fifos[target] = (fifo, partial(self._delivered, fifo.popleft))
         return target
 
-    def _delivered(self, pop: Callable[[], tuple[_Owed, int]], err: Any, msg: Any) -> None:
-        owed, offset = pop()
-        self._settle(owed, offset, err, msg)
+    def _delivered(self, pop: Callable[[], tuple[Partition, int]], delivery: Delivery) -> None:
+        partition, offset = pop()
+        self._settle(partition, offset, delivery)
 
-    def _settle(self, owed: _Owed, offset: int, err: Any, msg: Any) -> None:
-        if err is None:
-            owed.acked.add(offset)
+    def _settle(self, partition: Partition, offset: int, delivery: Delivery) -> None:
+        if delivery.error is None:
+            self._owed.release(partition, offset)
             return
         self.failed += 1
-        self.last_error = str(err)
-        log.error("membership write failed; producing it again", extra={"error": str(err)})
-        self._retry.append((self._clock() + self._retry_seconds, msg, partial(self._settle, owed, offset)))
+        self.last_error = delivery.error
+        log.error("membership write failed; producing it again", extra={"error": delivery.error})
+        self._retry.append((self._clock() + self._retry_seconds, delivery, partial(self._settle, partition, offset)))
 
     def poll(self) -> None:
         self._producer.poll()
@@ -163,17 +146,12 @@ class MembershipRecorder:
             self._retry.remove(item)
 
     def pending(self) -> Mapping[Partition, int]:
-        out: dict[Partition, int] = {}
-        for tp, owed in self._owed.items():
-            lowest = owed.lowest()
-            if lowest is not None:
-                out[tp] = lowest
-        return out
+        return self._owed.lowest()
 
     def drop(self, partitions: Iterable[Partition]) -> None:
-        """Forget owed offsets of partitions no longer owned; their writes may still complete (harmless)."""
-        for p in partitions:
-            self._owed.pop(p, None)
+        """Forget owed offsets of partitions no longer owned; their writes may still complete (harmless: an
+        acknowledgement for a record consumed again after a new assignment means that record is stored)."""
+        self._owed.drop(partitions)
 
     def flush(self, timeout: float) -> bool:
         """Wait up to ``timeout`` for acknowledgements; True when nothing is owed afterwards."""
@@ -182,7 +160,7 @@ class MembershipRecorder:
         while self._retry and self._clock() < deadline:
             self._produce_again(float("inf"))
             self._producer.flush(max(0.0, deadline - self._clock()))
-        return not self.pending()
+        return not self._owed
 
     def close(self) -> None:
         self._producer.flush(5.0)

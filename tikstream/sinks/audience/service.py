@@ -22,6 +22,7 @@ from tikstream.sinks.audience.backfill import state_key
 from tikstream.sinks.audience.ops import AudienceRecord, Op
 from tikstream.sinks.audience.state import AudienceKafka, FileRef, WriterConsumer, ops_partition
 from tikstream.sinks.audience.writer import JobWriter
+from tikstream.supervise import Policy, Supervised, Supervisor
 from tikstream.tiktok.errors import PermanentError
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class WriterService:
         self._inflight: dict[int, dict[int, bool]] = {}
         self._committed: dict[int, int] = {}
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread: Supervised | None = None
         self.users = 0
         self._done_files: list[FileRef] = []
 
@@ -125,9 +126,9 @@ class WriterService:
                 if writer is not None:
                     writer.close()
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="audience-writer", daemon=True)
-        self._thread.start()
+    def start(self, supervisor: Supervisor) -> None:
+        """Start the writer thread, supervised with policy RESTART (see ``_run``)."""
+        self._thread = supervisor.spawn("audience-writer", self._run, Policy.RESTART, self._stop)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
@@ -135,17 +136,20 @@ class WriterService:
             self._thread.join(timeout)
 
     # -- the thread -----------------------------------------------------------------------------------------
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
+        """The writer thread's body. Supervised with policy RESTART: after a failure it runs again with
+        backoff, which is safe because its work is idempotent. A new run forgets what the last one owned,
+        joins the writers group again and reads the operations from the last commit; operations are set
+        operations, and a job's audience is found by its stored record, never created twice."""
+        if self._owned:
+            self._revoked(sorted(self._owned))
         consumer = WriterConsumer(self.kafka, self._assigned, self._revoked)
         try:
-            while not self._stop.is_set():
+            while not stop.is_set():
                 for record in consumer.poll(0.1):
                     self._dispatch(record.partition, record.offset, record.job_id, record.value)
                 self._step_writers()
                 self._commit(consumer)
-        except Exception:
-            log.exception("audience writer thread stopped")
-            raise
         finally:
             consumer.close()
 

@@ -3,10 +3,10 @@
 Per job, triggers go into an on-disk ``Batch`` (a user's last trigger wins). The batch is sealed when its
 first trigger is ``flush_interval_seconds`` old, or at ``flush_max_users`` users, or when its rows pass
 ``flush_max_bytes``. A sealed batch is *shipped* on a worker thread: its APPEND and REMOVE files are written
-(``audience_files``), uploaded to TikTok, their content stored in ``{group_id}.audience-files``, and one
-pending operation per action stored in ``{group_id}.audience-ops`` (``audience_ship``). Applying operations to
-the audience is the single writer's job (``audience_service``, ``audience_writer``; ``existing_users`` in
-``audience_backfill``), on whichever instance owns the job. The wiring is in ``audience_wiring``.
+(``files``), uploaded to TikTok, their content stored in ``{group_id}.audience-files``, and one
+pending operation per action stored in ``{group_id}.audience-ops`` (``ship``). Applying operations to
+the audience is the single writer's job (``service``, ``writer``; ``existing_users`` in
+``backfill``), on whichever instance owns the job. The wiring is in ``build``.
 
 An exit whose user has no usable identifier in the batch (an exit without a profile, after an enter shipped in
 an earlier batch) is resolved when the batch ships: the user's last known profile in the audience membership
@@ -14,7 +14,10 @@ table (``tikstream.sinks.audience.members_topic``) gives the hashes to REMOVE. I
 (``identifier_values_total{job, field=calculate_type, outcome}``).
 
 Delivery guarantee: a trigger's offset stays owed until the operation holding its user was acknowledged by
-Kafka (or the user had no usable identifier and the batch was shipped). A crash before that replays the
+Kafka (or the user had no usable identifier and the batch was shipped). A batch that failed to ship keeps its
+offsets owed until their partitions are dropped (its triggers are consumed again by the next owner). Owed
+offsets are counted in one ``tikstream.offsets.OwedOffsets``; each batch knows the first offset it holds per
+partition, which it releases once it has shipped. A crash before that replays the
 trigger; after it, the operation is applied by the job's writer, now or after its own crash. Not guaranteed:
 order between a batch still shipping on an instance that lost the partition and the new owner's batches.
 
@@ -36,6 +39,7 @@ from typing import Any, Final
 from tikstream.errors import BackPressure
 from tikstream.jobs.models import AudienceExportJob
 from tikstream.mapping.compile import IdentifierCounts
+from tikstream.offsets import OwedOffsets
 from tikstream.records import Partition, Trigger
 from tikstream.sinks.audience.batch import APPEND, REMOVE, Batch
 from tikstream.sinks.audience.files import FileLayout
@@ -67,10 +71,10 @@ class AudienceExportSink:
         self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix=f"audience-{job.id}")
         self._writer_status, self._on_close = writer_status, on_close
         self._batch: Batch | None = None
-        self._owed: dict[Partition, int] = {}
+        self._owed = OwedOffsets()  # the first offset per partition of every batch not yet shipped
+        self._firsts: dict[Partition, int] = {}  # the open batch's part of ``_owed``
         self._tp_index: dict[Partition, int] = {}
-        self._shipping: list[tuple[Future[int], dict[Partition, int]]] = []
-        self._stuck: dict[Partition, int] = {}
+        self._shipping: list[tuple[Future[int], dict[Partition, int]]] = []  # with their part of ``_owed``
         self._next_size_check = job.flush_max_users
         self._next_bytes_check = job.flush_max_bytes
         self.shipped_users = 0
@@ -86,8 +90,9 @@ class AudienceExportSink:
         tp = self._tp_index.setdefault(partition, len(self._tp_index))
         action = APPEND if trigger.event == "enter" else REMOVE
         self._batch.put(trigger.user_id, action, self.layout.rows(trigger.doc), tp)
-        if partition not in self._owed:
-            self._owed[partition] = offset
+        if partition not in self._firsts:
+            self._firsts[partition] = offset
+            self._owed.add(partition, offset)
 
     def poll(self) -> None:
         self._reap()
@@ -99,22 +104,16 @@ class AudienceExportSink:
             self._seal()
 
     def pending(self) -> Mapping[Partition, int]:
-        out = dict(self._owed)
-        for _, owed in [*self._shipping, (None, self._stuck)]:
-            for tp, offset in owed.items():
-                if offset < out.get(tp, offset + 1):
-                    out[tp] = offset
-        return out
+        return self._owed.lowest()
 
     def drop(self, partitions: Iterable[Partition]) -> None:
         dropped = list(partitions)
         if self._batch is not None:
             self._batch.drop_partitions(self._tp_index[p] for p in dropped if p in self._tp_index)
-        for p in dropped:
-            self._owed.pop(p, None)
-            self._stuck.pop(p, None)
-            for _, owed in self._shipping:
-                owed.pop(p, None)
+        self._owed.drop(dropped)
+        for firsts in (self._firsts, *(f for _, f in self._shipping)):
+            for p in dropped:
+                firsts.pop(p, None)  # so a batch that ships later releases nothing of a reassigned partition
 
     def flush(self, timeout: float) -> bool:
         deadline = self._clock() + timeout
@@ -185,8 +184,8 @@ class AudienceExportSink:
             return False
         batch_id = uuid.uuid4().hex[:12]
         sealed = Sealed(batch_id, batch.seal(), self._dir / f"files-{batch_id}")
-        self._shipping.append((self._executor.submit(self._ship, sealed), self._owed))
-        self._batch, self._owed = None, {}
+        self._shipping.append((self._executor.submit(self._ship, sealed), self._firsts))
+        self._batch, self._firsts = None, {}
         self._next_size_check, self._next_bytes_check = self.job.flush_max_users, self.job.flush_max_bytes
         return True
 
@@ -196,18 +195,15 @@ class AudienceExportSink:
             self._shipping.remove(item)
             exc = future.exception() if not future.cancelled() else None
             if future.cancelled() or exc is not None:
-                # never released: the triggers are consumed again after a restart or rebalance
+                # never released, owed until the partitions are dropped: committing past them would lose the
+                # batch; the triggers are consumed again after a restart or rebalance
                 self.last_error = f"batch not shipped: {exc}"
                 log.error("audience batch not shipped", extra={"job": self.job.id, "error": str(exc)})
-                self._shipping_failed(item[1])
                 continue
+            for tp, offset in item[1].items():
+                self._owed.release(tp, offset)
             self.shipped_users += future.result()
             self.last_error = None
-
-    def _shipping_failed(self, owed: dict[Partition, int]) -> None:
-        # owed until the partitions are dropped: committing past them would lose the batch
-        for tp, offset in owed.items():
-            self._stuck[tp] = min(offset, self._stuck.get(tp, offset))
 
     def _wait_one(self, deadline: float) -> bool:
         if not self._shipping:

@@ -1,22 +1,24 @@
-"""The pieces the events sink is made of: owed offsets, items, batches, request bodies, rejection hints.
+"""The pieces the events sink is made of: items, batches, request bodies, rejection hints.
 
 An ``Item`` is one event already serialised (orjson, once, when it was submitted) with what it owes: a
-trigger-topic offset (released to the poll loop's commit rule) or a parked record (released to the parked
-reader). A ``Batch`` is at most ``batch_max_events`` items; its request body is the items' bytes joined
-inside a fixed envelope, so splitting a rejected batch never serialises anything again.
+trigger-topic offset (counted in the sink's ``tikstream.offsets.OwedOffsets``, released to the poll loop's
+commit rule) or a parked record (released to the parked reader). A ``Batch`` is at most ``batch_max_events``
+items; its request body is the items' bytes joined inside a fixed envelope, so splitting a rejected batch
+never serialises anything again.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Final, Protocol
 
 import orjson
 
+from tikstream.offsets import OwedOffsets
 from tikstream.records import Partition, Trigger
 
-__all__ = ["Batch", "Item", "OwedOffsets", "ParkedOrigin", "RetryQueue", "body_envelope", "rejected_index",
+__all__ = ["Batch", "Item", "ParkedOrigin", "RetryQueue", "body_envelope", "rejected_index", "release_items",
            "split", "without"]
 
 _INDEX: Final = re.compile(r"\b(?:data|batch)\.(\d+)\b", re.IGNORECASE)
@@ -136,66 +138,13 @@ def without(items: list[Item], partitions: set[Partition]) -> list[Item]:
     return [i for i in items if i.origin is not None or i.partition not in partitions]
 
 
-class OwedOffsets:
-    """Offsets still owed per trigger partition, with a count per offset (a record may be owed twice)."""
-
-    __slots__ = ("_owed",)
-
-    def __init__(self) -> None:
-        self._owed: dict[Partition, dict[int, int]] = {}
-
-    def add(self, partition: Partition, offset: int) -> None:
-        counts = self._owed.get(partition)
-        if counts is None:
-            self._owed[partition] = {offset: 1}
+def release_items(owed: OwedOffsets, items: Iterable[Item]) -> list[Item]:
+    """``owed.release`` the offset of each item that owes one; returns the others (read back from parking)."""
+    release = owed.release
+    others: list[Item] = []
+    for item in items:
+        if item.origin is None:
+            release(item.partition, item.offset)
         else:
-            counts[offset] = counts.get(offset, 0) + 1
-
-    def release(self, partition: Partition, offset: int) -> None:
-        counts = self._owed.get(partition)
-        if counts is None:
-            return
-        n = counts.get(offset)
-        if n is None:
-            return
-        if n > 1:
-            counts[offset] = n - 1
-            return
-        del counts[offset]
-        if not counts:
-            del self._owed[partition]
-
-    def release_items(self, items: Iterable[Item]) -> list[Item]:
-        """``release`` the offset of each item that owes one; returns the others (read back from parking)."""
-        owed = self._owed
-        others: list[Item] = []
-        for item in items:
-            if item.origin is not None:
-                others.append(item)
-                continue
-            counts = owed.get(item.partition)
-            if counts is None:
-                continue
-            n = counts.get(item.offset)
-            if n is None:
-                continue
-            if n > 1:
-                counts[item.offset] = n - 1
-                continue
-            del counts[item.offset]
-            if not counts:
-                del owed[item.partition]
-        return others
-
-    def lowest(self) -> Mapping[Partition, int]:
-        return {p: min(counts) for p, counts in self._owed.items()}
-
-    def drop(self, partitions: Iterable[Partition]) -> None:
-        for p in partitions:
-            self._owed.pop(p, None)
-
-    def owes(self, partition: Partition) -> bool:
-        return partition in self._owed
-
-    def __bool__(self) -> bool:
-        return bool(self._owed)
+            others.append(item)
+    return others

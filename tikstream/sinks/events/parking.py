@@ -28,8 +28,9 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from tikstream.offsets import commit_offsets
+from tikstream.offsets import OwedOffsets, commit_offsets
 from tikstream.sinks.events.parked_topic import ParkedConsumer, ParkedProducer, ParkedRecord
+from tikstream.supervise import Policy, Supervisor
 
 __all__ = ["KafkaParking", "ParkedReader", "ParkedRecord", "ParkedSource", "Parking", "parked_key"]
 
@@ -63,8 +64,9 @@ class Parking(Protocol):
 
     def park(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]], token: object,
              on_stored: StoredCallback) -> None:
-        """Store one record; ``on_stored(token)`` runs in a later ``poll`` once it is durable. Never drops:
-        a failed delivery is retried."""
+        """Store one record; ``on_stored(token)`` runs in a later ``poll`` once it is durable. Never blocks
+        (a record the producer's full queue cannot take waits in memory) and never drops: a failed delivery
+        is retried."""
 
     def forget(self, key: bytes) -> None:
         """Tombstone a parked record that was delivered (best effort: it only frees space)."""
@@ -78,8 +80,9 @@ class Parking(Protocol):
 class KafkaParking:
     """``Parking`` on the ``{group_id}.parked`` topic; the producer is created on first use."""
 
-    def __init__(self, kafka_config: Mapping[str, str], topic: str, job_id: str) -> None:
+    def __init__(self, kafka_config: Mapping[str, str], topic: str, job_id: str, supervisor: Supervisor) -> None:
         """``topic`` is ``{group_id}.parked``; the reader's consumer group is ``{topic}.{job_id}``."""
+        self._supervisor, self._job_id = supervisor, job_id
         self._kafka = dict(kafka_config)
         self.topic = topic
         self._reader_group = f"{topic}.{job_id}"
@@ -112,7 +115,8 @@ class KafkaParking:
 
     def open_reader(self) -> ParkedReader:
         kafka, topic, group = self._kafka, self.topic, self._reader_group
-        return ParkedReader(lambda: ParkedConsumer(kafka, topic, group), self._prefix)
+        return ParkedReader(lambda: ParkedConsumer(kafka, topic, group), self._prefix, supervisor=self._supervisor,
+                            name=f"parked-reader-{self._job_id}")
 
     def poll(self) -> None:
         if self._producer is not None:
@@ -130,24 +134,28 @@ class KafkaParking:
 
 
 class ParkedReader:
-    """Reads one job's parked records on a thread of its own (see the module docstring)."""
+    """Reads one job's parked records on a thread of its own (see the module docstring).
 
-    def __init__(self, consumer_factory: Callable[[], ParkedConsumer], prefix: bytes, *,
-                 max_buffered: int = 2000, commit_interval: float = 1.0) -> None:
+    The thread is supervised with policy REPORT: a failure is recorded (``/healthz``, the thread-failures
+    metric, the log) and the reader finishes; the events sink then opens a new reader, which reads again from
+    the last commit (records handed out and not done are read again: delivering them is idempotent).
+    """
+
+    def __init__(self, consumer_factory: Callable[[], ParkedConsumer], prefix: bytes, *, supervisor: Supervisor,
+                 name: str = "parked-reader", max_buffered: int = 2000, commit_interval: float = 1.0) -> None:
         self._factory = consumer_factory
         self._prefix = prefix
         self._max_buffered = max_buffered
         self._commit_interval = commit_interval
         self._lock = threading.Lock()
         self._buffer: deque[ParkedRecord] = deque()
-        self._owed: dict[int, set[int]] = {}
+        self._owed = OwedOffsets()  # keyed ("", partition): the reader reads one topic
         self._consumed: dict[int, int] = {}
         self._committed: dict[int, int] = {}
         self._stop = threading.Event()
         self.finished = False
         self.read = 0
-        self._thread = threading.Thread(target=self._run, name="parked-reader", daemon=True)
-        self._thread.start()
+        self._thread = supervisor.spawn(name, self._run, Policy.REPORT, self._stop)
 
     def take(self, max_records: int) -> list[ParkedRecord]:
         with self._lock:
@@ -156,35 +164,30 @@ class ParkedReader:
 
     def done(self, partition: int, offset: int, key: bytes | None) -> None:
         with self._lock:
-            owed = self._owed.get(partition)
-            if owed is not None:
-                owed.discard(offset)
-                if not owed:
-                    del self._owed[partition]
+            self._owed.release(("", partition), offset)
 
     def close(self, wait: float = 0.0) -> None:
         """Stop reading; the thread commits what is done and leaves the group. Records handed out and not
         done are read again next time. Waits up to ``wait`` seconds for the thread (0: returns at once)."""
         self._stop.set()
-        if wait > 0 and self._thread is not threading.current_thread():
+        if wait > 0 and not self._thread.is_current():
             self._thread.join(wait)
 
     # -- the reader thread ------------------------------------------------------------------------------
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
         try:
-            consumer = self._factory()
-        except Exception:  # a reader that cannot start leaves the records parked; the sink opens another
-            log.exception("parked reader cannot start")
-            self.finished = True
-            return
+            consumer = self._factory()  # a reader that cannot start leaves the records parked
+        except BaseException:
+            self.finished = True  # the sink opens another
+            raise
         try:
             self._loop(consumer)
-        except Exception:
-            log.exception("parked reader stopped")
         finally:
-            self._commit(consumer)
-            consumer.close()
-            self.finished = True
+            try:
+                self._commit(consumer)
+                consumer.close()
+            finally:
+                self.finished = True
 
     def _loop(self, consumer: ParkedConsumer) -> None:
         next_commit = time.monotonic() + self._commit_interval
@@ -209,7 +212,7 @@ class ParkedReader:
                 key = rec.key or b""
                 if rec.value is None or not key.startswith(self._prefix):
                     continue
-                self._owed.setdefault(rec.partition, set()).add(rec.offset)
+                self._owed.add(("", rec.partition), rec.offset)
                 self._buffer.append(rec)
                 self.read += 1
 
@@ -219,7 +222,7 @@ class ParkedReader:
 
     def _commit(self, consumer: ParkedConsumer) -> None:
         with self._lock:
-            owed = {p: min(offsets) for p, offsets in self._owed.items() if offsets}
+            owed = {p: offset for (_, p), offset in self._owed.lowest().items()}
             offsets = commit_offsets(self._consumed, [owed], self._committed)
         if offsets and consumer.commit(offsets):
             self._committed.update(offsets)

@@ -30,9 +30,6 @@ class Sender:
     def has_room(self) -> bool:
         return len(self._in_flight) < 2 * self.max_in_flight
 
-    def __len__(self) -> int:
-        return len(self._in_flight)
-
     def send(self, token: str, batch: Batch) -> None:
         self._in_flight.append((self._executor.submit(self._post, token, batch.items), batch))
 

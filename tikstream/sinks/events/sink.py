@@ -2,7 +2,7 @@
 
 Each routed trigger is mapped (``tikstream.mapping.compile``) and serialised once, then batched: a batch is
 sealed at ``batch_max_events`` (≤ 1,000) or ``linger_ms`` after its first event, and sent to
-``/event/track/`` by a small thread pool of its own (``events_send``), at most ``max_in_flight`` requests at
+``/event/track/`` by a small thread pool of its own (``send``), at most ``max_in_flight`` requests at
 a time, so a slow or throttled job never holds the poll loop or another job. ``submit`` raises
 ``BackPressure`` once the sink holds ``max_held`` events (default 4 * ``batch_max_events`` *
 ``max_in_flight``).
@@ -13,8 +13,8 @@ Delivery guarantee: an offset is released only when TikTok accepted the batch ho
 * a retryable failure the client gave up on keeps the batch, resent after a backoff (never dropped);
 * a batch TikTok rejects as invalid is split (around the item the message names, else in halves) until the
   bad events stand alone; those go to the DLQ (``error_class=tiktok_rejected``), the rest is sent;
-* an authorization failure pauses this job only (``events_auth``): its held events are parked
-  (``events_park``, ``parking``), and it resumes by itself and reads the parked records back.
+* an authorization failure pauses this job only (``auth``): its held events are parked
+  (``park``, ``parking``), and it resumes by itself and reads the parked records back.
 
 Replays are harmless: each event's ``event_id`` is the same every time its trigger is processed.
 Not guaranteed: order of events across batches (a retried batch may land after a later one).
@@ -36,15 +36,16 @@ from tikstream.errors import BackPressure
 from tikstream.jobs.models import EventsJob
 from tikstream.mapping.compile import compile_events_job
 from tikstream.metrics import Metrics
+from tikstream.offsets import OwedOffsets
 from tikstream.records import Partition, Trigger
 from tikstream.sinks.events.auth import JobAuth, describe, is_authorization_error
 from tikstream.sinks.events.batch import (
     Batch,
     Item,
-    OwedOffsets,
     RetryQueue,
     body_envelope,
     rejected_index,
+    release_items,
     split,
     without,
 )
@@ -206,7 +207,7 @@ class EventsSink:
     def _outcome(self, batch: Batch, error: BaseException | None) -> None:
         if error is None:
             self._held -= len(batch)
-            parked = self._owed.release_items(batch.items)  # one call per batch, not two per event
+            parked = release_items(self._owed, batch.items)
             for item in parked:
                 self._desk.delivered(item)
             self.sent += len(batch)
@@ -292,3 +293,6 @@ class EventsSink:
         counter = self._metrics.identifier_values_total
         for (field, outcome), n in self._mapper.counts.take().items():
             counter.labels(self.job.id, field, outcome).inc(n)
+        dropped = self._metrics.identifier_dropped_total
+        for (field, reason), n in self._mapper.counts.take_drops().items():
+            dropped.labels(self.job.id, field, reason).inc(n)
