@@ -81,6 +81,7 @@ class Processor:
         self._parked: dict[Partition, deque[_Parked]] = {}
         self._routed: dict[str, int] = {}  # deliveries per job type since the last metrics flush
         self._next_commit = clock() + commit_interval
+        self._shut_down = False
         self.last_step = clock()
 
     # -- the loop ---------------------------------------------------------------------------------------
@@ -242,7 +243,8 @@ class Processor:
 
     def on_revoke(self, partitions: list[Partition]) -> None:
         self._metrics.rebalances_total.labels("revoked").inc()
-        self._sinks.flush(self._revoke_timeout)
+        if not self._shut_down:  # after ``shutdown`` (the consumer's close revokes all) the flush was done
+            self._sinks.flush(self._revoke_timeout)
         self._dlq.flush(min(self._revoke_timeout, 5.0))
         if self._recorder is not None:
             self._recorder.flush(min(self._revoke_timeout, 5.0))
@@ -272,6 +274,7 @@ class Processor:
     def shutdown(self, timeout: float) -> bool:
         """Drain sinks within ``timeout`` and commit what they finished. True when nothing stayed owed."""
         deadline = self._clock() + timeout
+        self._shut_down = True
         while self._parked and self._clock() < deadline:
             self._offer_parked()
             self._sinks.poll()
