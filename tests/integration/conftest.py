@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 from emulator_proc import running_emulator
-from kafka_broker import bootstrap, wait_ready
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -19,31 +15,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.integration)
-
-
-@pytest.fixture(scope="session")
-def kafka_config() -> dict[str, str]:
-    wait_ready(bootstrap(), timeout=30)
-    return {"bootstrap.servers": bootstrap()}
-
-
-@pytest.fixture
-def new_topic(kafka_config: dict[str, str]) -> Iterator[Callable[..., str]]:
-    admin = AdminClient(kafka_config)
-    created: list[str] = []
-
-    def make(partitions: int = 1, prefix: str = "t", config: dict[str, str] | None = None) -> str:
-        name = f"{prefix}-{uuid.uuid4().hex[:10]}"
-        fut = admin.create_topics([NewTopic(name, partitions, 1, config=config or {})])[name]
-        fut.result(30)
-        created.append(name)
-        return name
-
-    yield make
-    if created:
-        for fut in admin.delete_topics(created).values():
-            with contextlib.suppress(Exception):
-                fut.result(30)
 
 
 def produce(kafka_config: dict[str, str], topic: str, records: Iterable[tuple[bytes | None, bytes | None]],
