@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import Producer
@@ -43,3 +46,26 @@ def emulator() -> Iterator[str]:
     """The emulator for audience tests: audiences ready after 2 s, no 1,000-member rule."""
     with running_emulator("--audience-ready-seconds", "2", "--min-audience-size", "0") as base:
         yield base
+
+
+@contextlib.contextmanager
+def running_app(settings: Any, base_url: str, auth_path: Path) -> Iterator[Any]:
+    """A real ``App`` on a thread, with a TikTok client that retries fast; stopped (and joined) on exit."""
+    from tikstream.app import App
+    from tikstream.auth import AuthStore
+    from tikstream.metrics import Metrics
+    from tikstream.tiktok.client import TikTokClient
+    from tikstream.tiktok.retry import RetryPolicy
+
+    metrics = Metrics()
+    retry = RetryPolicy(max_attempts=8, base_seconds=0.1, cap_seconds=1.0, max_total_seconds=20.0)
+    with TikTokClient(base_url, metrics=metrics, retry=retry) as client:
+        app = App(settings, metrics=metrics, auth=AuthStore(auth_path, min_interval=0.2), tiktok=client)
+        thread = threading.Thread(target=app.run, name="app")
+        thread.start()
+        try:
+            yield app
+        finally:
+            app.stop.set()
+            thread.join(60)
+            assert not thread.is_alive()

@@ -23,12 +23,12 @@ import httpx
 import orjson
 import pytest
 from conftest import produce
+from conftest import running_app as shared_running_app
 from emulator_proc import admin_url, running_emulator
 from instances import wait_for
 from prometheus_client import CollectorRegistry
 
 from tikstream.app import App
-from tikstream.auth import AuthStore
 from tikstream.kafka.config_topic import publish
 from tikstream.mapping.compile import event_id
 from tikstream.metrics import Metrics
@@ -37,8 +37,6 @@ from tikstream.settings import Settings
 from tikstream.sinks.events.parked_topic import ParkedRecord
 from tikstream.sinks.events.parking import KafkaParking
 from tikstream.supervise import Supervisor
-from tikstream.tiktok.client import TikTokClient
-from tikstream.tiktok.retry import RetryPolicy
 
 N_TRIGGERS = int(os.environ.get("EVENTS_E2E_TRIGGERS", "100000"))
 PIXEL, APP_ID, EVENT_SET = "C4ABCDEF", "7123456789", "1616318632825"
@@ -149,18 +147,8 @@ def env(kafka_config: dict[str, str], new_topic: Callable[..., str], tmp_path: P
 
 @contextlib.contextmanager
 def running_app(env: Env) -> Iterator[App]:
-    metrics = Metrics()
-    retry = RetryPolicy(max_attempts=8, base_seconds=0.1, cap_seconds=1.0, max_total_seconds=20.0)
-    with TikTokClient(env.base_url, metrics=metrics, retry=retry) as client:
-        app = App(env.settings(), metrics=metrics, auth=AuthStore(env.auth_path, min_interval=0.2), tiktok=client)
-        thread = threading.Thread(target=app.run, name="app")
-        thread.start()
-        try:
-            yield app
-        finally:
-            app.stop.set()
-            thread.join(60)
-            assert not thread.is_alive()
+    with shared_running_app(env.settings(), env.base_url, env.auth_path) as app:
+        yield app
 
 
 def wait_delivered(env: Env, expected: dict[str, set[str]], timeout: float) -> None:

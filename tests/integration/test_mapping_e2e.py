@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,18 +20,15 @@ import httpx
 import orjson
 import pytest
 from conftest import produce
+from conftest import running_app as shared_running_app
 from emulator_proc import admin_url, running_emulator
 from instances import wait_for
 
 from tikstream.app import App
-from tikstream.auth import AuthStore
 from tikstream.kafka.config_topic import publish
 from tikstream.mapping.compile import event_id
-from tikstream.metrics import Metrics
 from tikstream.records import decode
 from tikstream.settings import Settings
-from tikstream.tiktok.client import TikTokClient
-from tikstream.tiktok.retry import RetryPolicy
 
 PIXEL_NEW, PIXEL_VALID = "C4MAPPING", "C4VALIDONLY"
 VALID_PHONE, POSSIBLE_PHONE = "+1 213 373 4253", "+1 555 555 0100"  # the second: no such area code
@@ -122,18 +118,8 @@ def env(kafka_config: dict[str, str], new_topic: Callable[..., str], tmp_path: P
 
 @contextlib.contextmanager
 def running_app(env: dict[str, Any]) -> Iterator[App]:
-    metrics = Metrics()
-    retry = RetryPolicy(max_attempts=8, base_seconds=0.1, cap_seconds=1.0, max_total_seconds=20.0)
-    with TikTokClient(env["base"], metrics=metrics, retry=retry) as client:
-        app = App(env["settings"], metrics=metrics, auth=AuthStore(env["auth"], min_interval=0.2), tiktok=client)
-        thread = threading.Thread(target=app.run, name="app")
-        thread.start()
-        try:
-            yield app
-        finally:
-            app.stop.set()
-            thread.join(60)
-            assert not thread.is_alive()
+    with shared_running_app(env["settings"], env["base"], env["auth"]) as app:
+        yield app
 
 
 def received(env: dict[str, Any], pixel: str) -> list[dict[str, Any]]:
