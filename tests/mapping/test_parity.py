@@ -85,7 +85,7 @@ USER_ROWS = [
     # RS-ads TikTokTrackV2.json: gaid trimmed and lower-cased
     pytest.param("app", "gaid", {}, "5F3A2B18-9C4D-4E7F-B8E2-17D3A1E69B25",
                  "83dc3f5f32b9472613b0f038d36f22585a609d018af6f6067f50da318bf354bd", id="rudderstack-gaid"),
-    # PEERS.md: Segment and RudderStack hash a non-UUID advertising id; tikstream with device_id_policy: any
+    # SEG-app, RS-ads: Segment and RudderStack hash a non-UUID advertising id; tikstream with device_id_policy: any
     pytest.param("app", "gaid", {"device_id_policy": "any"}, "AB-12", sha("ab-12"), id="peers-any-gaid"),
     # DIFFERS: the default policy drops it (not a dashed UUID)
     pytest.param("app", "gaid", {}, "AB-12", None, id="peers-any-gaid-default-differs"),
