@@ -43,6 +43,7 @@ def default_sink_builders(audience: AudienceExport) -> dict[str, SinkBuilder]:
         "app_events": build_events_sink,
         "web_events": build_events_sink,
         "offline_events": build_events_sink,
+        "crm_events": build_events_sink,
     }
 
 

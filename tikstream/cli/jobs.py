@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from tikstream.cli.common import RAW, print_table, require_kafka, settings_options, unknown_job
+from tikstream.cli.preview import add_preview_parser, cmd_preview
 from tikstream.errors import ConfigError, JobConfigError
 from tikstream.settings import Settings
 
@@ -23,6 +24,7 @@ EPILOG_JOBS = """examples:
   tikstream jobs list
   tikstream jobs status web-purchase
   tikstream jobs delete web-purchase
+  tikstream jobs preview -f examples/web-events.yaml --triggers examples/triggers.jsonl
 
 Job reference: docs/jobs.md (generated from schemas/job.schema.json).
 """
@@ -55,7 +57,7 @@ def add_jobs_parser(sub: Any) -> None:
             p.add_argument("job_id", nargs="?", help="one job (default: all)")
             p.add_argument("--url", help="a running instance (default http://127.0.0.1:HTTP_PORT)")
         settings_options(p)
-
+    add_preview_parser(jsub)
 
 
 def _load_jobs(files: list[Path]) -> tuple[list[Any], list[str]]:
@@ -200,4 +202,5 @@ def _loads(value: bytes | None) -> dict[str, Any]:
 
 JOB_COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "apply": cmd_apply, "validate": cmd_validate, "delete": cmd_delete, "list": cmd_list, "status": cmd_status,
+    "preview": cmd_preview,
 }  # fmt: skip

@@ -36,6 +36,7 @@ STORE_APP_ID_PATTERN: Final = r"^(?:[0-9]{1,32}|[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-
 CUSTOM_EVENT_PATTERN: Final = r"^[A-Za-z][A-Za-z0-9_-]{0,99}$"
 TEST_EVENT_CODE_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
 PREFIX_PATTERN: Final = r"^[^\x00-\x1f\x7f]{1,40}$"
+LEAD_SOURCE_PATTERN: Final = r"^[^\x00-\x1f\x7f]{1,64}$"
 
 PATTERN_DESCRIPTIONS: Final[dict[str, str]] = {
     ID_PATTERN: "1 to 64 lowercase letters, digits, '_' and '-', starting with a letter or digit",
@@ -49,6 +50,7 @@ PATTERN_DESCRIPTIONS: Final[dict[str, str]] = {
     CUSTOM_EVENT_PATTERN: "a letter followed by up to 99 letters, digits, '_' or '-'",
     TEST_EVENT_CODE_PATTERN: "1 to 64 letters, digits, '_' or '-'",
     PREFIX_PATTERN: "1 to 40 printable characters",
+    LEAD_SOURCE_PATTERN: "1 to 64 printable characters (the CRM's name, e.g. 'HubSpot')",
 }
 """Human wording for each pattern, used when a value does not match (the schema keeps the regex)."""
 
@@ -60,7 +62,7 @@ MAX_PATHS_PER_CALCULATE_TYPE: Final = 3
 
 # --- events (docs/tiktok-api.md §3.3 to §3.5) ----------------------------------------------------------------------
 
-Source = Literal["web", "app", "offline"]
+Source = Literal["web", "app", "offline", "crm"]
 TriggerEvent = Literal["enter", "exit"]
 PhonePolicy = Literal["valid", "possible", "e164"]
 """Which phones are sent: libphonenumber-valid, libphonenumber-possible (the default), or '+' and the digits."""
@@ -118,8 +120,10 @@ STANDARD_EVENTS: Final[dict[str, frozenset[str]]] = {
     "web": WEB_STANDARD_EVENTS,
     "app": APP_STANDARD_EVENTS,
     "offline": WEB_STANDARD_EVENTS,
+    "crm": WEB_STANDARD_EVENTS,
 }
-"""Standard event names per source, case-sensitive (docs/tiktok-api.md §3.3). Offline accepts standard events only."""
+"""Standard event names per source, case-sensitive (docs/tiktok-api.md §3.3). Offline accepts standard events only;
+crm takes custom names too (§3.2)."""
 
 LEGACY_EVENTS: Final[dict[str, str | None]] = {
     "CompletePayment": "Purchase",

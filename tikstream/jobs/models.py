@@ -34,6 +34,7 @@ from tikstream.errors import FieldError, JobConfigError
 from tikstream.jobs.field_errors import KnownFields, field_errors
 from tikstream.jobs.fields import (
     APP_STANDARD_EVENTS,
+    LEAD_SOURCE_PATTERN,
     MAX_PATHS_PER_CALCULATE_TYPE,
     PIXEL_CODE_PATTERN,
     PREFIX_PATTERN,
@@ -46,7 +47,15 @@ from tikstream.jobs.fields import (
     TriggerEvent,
     check_event_name,
 )
-from tikstream.jobs.maps import MAP_DEFS, AppIdentifiers, OfflineIdentifiers, Properties, WebIdentifiers, WebProperties
+from tikstream.jobs.maps import (
+    MAP_DEFS,
+    AppIdentifiers,
+    CrmIdentifiers,
+    OfflineIdentifiers,
+    Properties,
+    WebIdentifiers,
+    WebProperties,
+)
 from tikstream.jobs.types import PATTERNS, AuthName, Digits, EventName, JobId, PhoneRegion, RecordPath, Slug
 
 EVENT_ID_FIELD_TEXT = (
@@ -223,8 +232,34 @@ class OfflineEventsJob(_EventsJob):
         return self.event_set_id
 
 
-EventsJob = AppEventsJob | WebEventsJob | OfflineEventsJob
-AnyJob = AudienceExportJob | AppEventsJob | WebEventsJob | OfflineEventsJob
+LEAD_ID_FIELD_TEXT = (
+    "Record path of the lead id, sent as `lead.lead_id` (a string; a number in decimal). A trigger without one "
+    "is dead-lettered (`error_class=missing_lead_id`): TikTok requires it on crm events."
+)
+
+
+class CrmEventsJob(_EventsJob):
+    """Send a CRM event (a lead's progress) to Events API 2.0 for each matching trigger (docs/architecture.md
+    §4.2)."""
+
+    SOURCE: ClassVar[str] = "crm"
+    type: Literal["crm_events"]
+    event_name: Annotated[EventName, Field(json_schema_extra=_events_examples(WEB_STANDARD_EVENTS))]
+    identifiers: CrmIdentifiers
+    event_set_id: Annotated[Digits, Field(description="The CRM event set id, sent as event_source_id.")]
+    lead_id_field: Annotated[RecordPath, Field(description=LEAD_ID_FIELD_TEXT)]
+    lead_event_source: Annotated[str, Field(
+        pattern=LEAD_SOURCE_PATTERN,
+        description="The CRM's name, sent as `lead.lead_event_source` on every event, e.g. 'HubSpot'.",
+    )]
+
+    @property
+    def event_source_id(self) -> str:
+        return self.event_set_id
+
+
+EventsJob = AppEventsJob | WebEventsJob | OfflineEventsJob | CrmEventsJob
+AnyJob = AudienceExportJob | AppEventsJob | WebEventsJob | OfflineEventsJob | CrmEventsJob
 Job = Annotated[AnyJob, Field(discriminator="type")]
 
 
@@ -260,6 +295,7 @@ JOB_MODELS: dict[str, type[AnyJob]] = {
     "app_events": AppEventsJob,
     "web_events": WebEventsJob,
     "offline_events": OfflineEventsJob,
+    "crm_events": CrmEventsJob,
 }
 """Job type name → model; the keys are the values of ``type``."""
 
