@@ -35,6 +35,10 @@ TYPE_TEXT: Final[Mapping[str, str]] = {
     "offline_events": "Sends one Events API 2.0 offline event per trigger to an offline event set "
     "(docs/architecture.md §4.2). Takes an `offline_token` for the same event set, or `tiktok_signin`. Example: "
     "[`examples/offline-events.yaml`](../examples/offline-events.yaml).",
+    "crm_events": "Sends one Events API 2.0 CRM event per trigger to a CRM event set, with the lead's id "
+    "(`lead.lead_id`, from `lead_id_field`) and the CRM's name (`lead.lead_event_source`); a trigger without a "
+    "lead id goes to the DLQ (docs/architecture.md §4.2). Takes an `events_token` scoped to the same event set "
+    "(`event_set_id`), or `tiktok_signin`. Example: [`examples/crm-events.yaml`](../examples/crm-events.yaml).",
 }
 
 NOTES: Final[Mapping[str, str]] = {

@@ -89,7 +89,7 @@ def _topic_inputs(settings: Settings, topic: str, count: int) -> list[Any]:
     if count < 1:
         raise ConfigError(f"--count {count}: must be at least 1")
     require_kafka(settings)
-    records = []
+    records: list[Any] = []
     with EndReader(settings.kafka_config(), f"{settings.group_id}.preview", error=ConfigError) as reader:
         partitions = reader.partitions(topic)
         if not partitions:

@@ -4,7 +4,7 @@ One rule book, checked in native code (jsonschema-rs) so that the emulator keeps
 
 - top level (§3.1): ``event_source`` web/app/offline/crm, a non-empty ``event_source_id``, 1 to 1,000 events;
 - each event (§3.2): ``event`` (offline: a standard event, §3.3), integer ``event_time`` in Unix seconds,
-  string ``event_id``; crm events need ``lead.lead_id``;
+  string ``event_id``; crm events need a non-empty string ``lead.lead_id`` (§3.2: required for crm);
 - ``user`` (§3.4): email, phone, external_id, first/last name and zip as lower-case SHA-256 hex (a string or a
   list of them); IDFA raw (upper case) or hashed, GAID raw (lower case) or hashed; ``att_status`` enum;
 - ``properties`` (§3.5) and ``page``/``app``/``ad``/``lead``: known keys with their documented types, the
@@ -168,7 +168,9 @@ TRACK_SCHEMA: Final = {
     },
     "allOf": [
         _when_source("offline", {"properties": {"event": {"enum": list(OFFLINE_EVENTS)}}}),
-        _when_source("crm", {"required": ["lead"], "properties": {"lead": {"required": ["lead_id"]}}}),
+        _when_source("crm", {"required": ["lead"], "properties": {"lead": {
+            "required": ["lead_id"], "properties": {"lead_id": {"type": "string", "minLength": 1}},
+        }}}),
     ],
 }
 TRACK_VALIDATOR: Final = jsonschema_rs.validator_for(TRACK_SCHEMA)

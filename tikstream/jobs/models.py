@@ -239,8 +239,7 @@ LEAD_ID_FIELD_TEXT = (
 
 
 class CrmEventsJob(_EventsJob):
-    """Send a CRM event (a lead's progress) to Events API 2.0 for each matching trigger (docs/architecture.md
-    §4.2)."""
+    """Send a CRM event (a lead's progress) to Events API 2.0 per matching trigger (docs/architecture.md §4.2)."""
 
     SOURCE: ClassVar[str] = "crm"
     type: Literal["crm_events"]
