@@ -46,6 +46,7 @@ __all__ = [
     "EventsToken",
     "OfflineToken",
     "TikTokSignin",
+    "check_document_auth",
     "check_job_auth",
     "load_authorizations",
     "to_file_entry",
@@ -193,12 +194,31 @@ def check_job_auth(job: AnyJob, authorizations: Mapping[str, AnyAuthorization]) 
     auth = authorizations.get(job.auth)
     if auth is None:
         return [FieldError("auth", f"no authorization named {job.auth!r} in the authorization file")]
-    accepted = ACCEPTED_KINDS[job.type]
-    if auth.kind not in accepted:
-        need = " or ".join(f"{_article(kind)} {kind}" for kind in accepted)
-        return [FieldError("auth", f"{job.auth!r} is {_article(auth.kind)} {auth.kind}; "
-                                   f"{_article(job.type)} {job.type} job needs {need}")]
-    return _scope_errors(job, auth)
+    wrong_kind = _kind_error(job.type, job.auth, auth)
+    return [wrong_kind] if wrong_kind is not None else _scope_errors(job, auth)
+
+
+def check_document_auth(doc: Mapping[str, object], authorizations: Mapping[str, AnyAuthorization]) -> list[FieldError]:
+    """The authorization checks of a job document that did not validate, those that need only its ``auth`` and
+    ``type``: the authorization is missing, or of a kind the type does not accept. So that ``jobs validate``
+    and ``jobs apply`` report them beside the job's other errors."""
+    name, job_type = doc.get("auth"), doc.get("type")
+    if not isinstance(name, str):
+        return []
+    auth = authorizations.get(name)
+    if auth is None:
+        return [FieldError("auth", f"no authorization named {name!r} in the authorization file")]
+    wrong_kind = _kind_error(job_type, name, auth) if isinstance(job_type, str) else None
+    return [wrong_kind] if wrong_kind is not None else []
+
+
+def _kind_error(job_type: str, name: str, auth: AnyAuthorization) -> FieldError | None:
+    accepted = ACCEPTED_KINDS.get(job_type)
+    if accepted is None or auth.kind in accepted:
+        return None
+    need = " or ".join(f"{_article(kind)} {kind}" for kind in accepted)
+    return FieldError("auth", f"{name!r} is {_article(auth.kind)} {auth.kind}; "
+                              f"{_article(job_type)} {job_type} job needs {need}")
 
 
 def _article(word: str) -> str:

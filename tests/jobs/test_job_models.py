@@ -315,7 +315,7 @@ INVALID = [
         "offline",
         {"event_name": "StoreVisit"},
         "event_name",
-        "standard event names only",
+        "offline events take standard names only",
         id="offline-custom",
     ),
     pytest.param(
@@ -472,7 +472,7 @@ def test_load_reports_every_job_by_position(tmp_path: Path) -> None:
     with pytest.raises(JobConfigError) as caught:
         load_job_file(path)
     assert [str(e) for e in caught.value.errors] == [
-        "[1].batch_max_events: must be greater than or equal to 1",
+        "[1].batch_max_events: must be greater than or equal to 1, not 0",
         "[2]: a job must be an object",
         "[3].id: duplicate job id 'web-purchase' (also at [0])",
     ]

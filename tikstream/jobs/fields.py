@@ -13,6 +13,7 @@ Record paths (docs/architecture.md §3) are dotted paths from the trigger's root
 
 from __future__ import annotations
 
+import difflib
 from typing import Final, Literal
 
 from tikstream.records import PATH_PATTERN
@@ -147,9 +148,12 @@ def check_event_name(source: str, name: str) -> str | None:
         return None
     folded = {s.lower(): s for s in standard}
     if name.lower() in folded:
-        return f"event names are case-sensitive: did you mean {folded[name.lower()]!r}?"
+        return f"{name!r}: event names are case-sensitive; did you mean {folded[name.lower()]!r}?"
     if source == "offline":
-        hint = LEGACY_EVENTS.get(name)
-        instead = f" ({name!r} is a legacy name; use {hint!r})" if hint else ""
-        return f"offline events take standard event names only{instead}: " + ", ".join(sorted(standard))
+        legacy = LEGACY_EVENTS.get(name)
+        close = difflib.get_close_matches(name.lower(), list(folded), n=1)
+        hint = (f"; {name!r} is a legacy name: use {legacy!r}" if legacy
+                else f"; did you mean {folded[close[0]]!r}?" if close else "")
+        return (f"{name!r} is not a standard event name, and offline events take standard names only{hint} ("
+                + ", ".join(sorted(standard)) + ")")
     return None
