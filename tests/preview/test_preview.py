@@ -11,15 +11,15 @@ import orjson
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sinks" / "events"))
-from events_fakes import FakeAuthStore, FakeClient, FakeDLQ, ManualExecutor, MemoryParking, events_token  # noqa: E402
-from prometheus_client import CollectorRegistry  # noqa: E402
+from events_fakes import FakeAuthStore, FakeClient, FakeDLQ, ManualExecutor, MemoryParking, events_token
+from prometheus_client import CollectorRegistry
 
-from tikstream.errors import ConfigError  # noqa: E402
-from tikstream.jobs.models import AudienceExportJob, parse_job  # noqa: E402
-from tikstream.metrics import Metrics  # noqa: E402
-from tikstream.preview import PREVIEWERS, Input, preview_job  # noqa: E402
-from tikstream.records import decode  # noqa: E402
-from tikstream.sinks.events.sink import EventsSink  # noqa: E402
+from tikstream.errors import ConfigError
+from tikstream.jobs.models import AudienceExportJob, parse_job
+from tikstream.metrics import Metrics
+from tikstream.preview import PREVIEWERS, Input, preview_job
+from tikstream.records import decode
+from tikstream.sinks.events.sink import EventsSink
 
 WEB: dict[str, Any] = {
     "id": "web-job", "type": "web_events", "auth": "pixel", "audiences": ["aud"], "pixel_code": "C4ABCDEF",

@@ -99,7 +99,7 @@ def _document_auth_errors(path: Path, authorizations: Mapping[str, Any]) -> list
     from tikstream.jobs.models import parse_job
 
     docs = job_documents(path)
-    out = []
+    out: list[str] = []
     for i, doc in enumerate(docs):
         if not isinstance(doc, Mapping):
             continue
