@@ -23,7 +23,8 @@ from tikstream.errors import InvalidRecord
 from tikstream.records import decode
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = {"web-purchase": "C4ABCDEF", "app-trial": "7200000000000000001", "store-purchase": "1616318632825"}
+SOURCES = {"web-purchase": "C4ABCDEF", "app-trial": "7200000000000000001", "store-purchase": "1616318632825",
+           "crm-qualified": "7300000000000000001"}
 
 
 @pytest.fixture
@@ -57,6 +58,10 @@ def test_demo_summary_matches_the_emulator(kafka_config: dict[str, str], demo_di
         listed = get_json(f"{summary['emulator']}/_emulator/state?events=1&event_source_id={source}")
         unique = sum(1 for e in listed["events"]["list"] if not e["duplicate"])
         assert rows[job]["accepted"] == f"{unique} events" and unique > 0
+        if job == "crm-qualified":  # every crm event carries its lead; those without one are dead-lettered
+            assert all(e["lead"]["lead_id"] and e["lead"]["lead_event_source"] == "HubSpot"
+                       for e in listed["events"]["list"])
+            assert any("crm-qualified" in line and "crm_events" in line for line in result.stdout.splitlines())
     (audience,) = state["audiences"]
     assert rows["vip-to-tiktok"]["audience"] == audience["id"]
     assert rows["vip-to-tiktok"]["members"] == str(audience["members_count"]) and audience["members_count"] > 0
@@ -120,6 +125,8 @@ def test_plan_has_enters_exits_and_varied_profiles() -> None:
     assert any("idfa" in p for p in profiles) and any("gaid" in p for p in profiles)
     assert any(len(p.get("email", "")) == 64 for p in profiles), "some e-mails arrive hashed"
     assert all(p["order"]["contents"] for p in profiles)
+    assert counts[("qualified_leads", "enter")] > 0
+    assert 0 < sum("lead_id" not in p for p in profiles) < len(profiles) / 5, "a few leads without a lead id"
     assert all(p.get("email", "x@example.com").strip().lower().split("@")[-1].endswith(".example")
                or "example." in p.get("email", "x@example.com").lower() or len(p["email"]) == 64 for p in profiles)
 
@@ -160,7 +167,7 @@ def test_summary_flags_a_disagreement_with_the_emulator() -> None:
     from collections import Counter
 
     from tikstream.demo.observe import Snapshot
-    from tikstream.demo.summary import build_rows, expected_routed
+    from tikstream.demo.summary import build_rows, expected_dead_letters, expected_routed
 
     jobs, plan = _jobs(), make_plan(200, seed=5)
     routed = {(("job_type", j.type),): float(expected_routed(j, plan)) for j in jobs}
@@ -174,6 +181,10 @@ def test_summary_flags_a_disagreement_with_the_emulator() -> None:
     dlq: Counter[str | None] = Counter({None: plan.poison})
     rows = {r.job: r for r in build_rows(jobs, plan, snap, dlq, lambda source: 9)}
     assert rows["web-purchase"].check == "tikstream sent 10, emulator has 9"
+    crm = next(j for j in jobs if j.type == "crm_events")
+    letters = expected_dead_letters(crm, plan)
+    assert letters > 0 and rows["crm-qualified"].check == f"tikstream sent 10, emulator has 9; 0 dead letters, " \
+        f"{letters} planned (triggers without a lead id)"
     assert (rows["vip-to-tiktok"].audience, rows["vip-to-tiktok"].members, rows["vip-to-tiktok"].check) == \
         ("71", "3", "ok")
 

@@ -22,7 +22,7 @@ from tikstream.settings import Settings
 __all__ = ["TRIGGER_PARTITIONS", "apply", "kafka_config", "load_examples"]
 
 TRIGGER_PARTITIONS = 3
-_ORDER = ("audience_export", "web_events", "app_events", "offline_events")
+_ORDER = ("audience_export", "web_events", "app_events", "offline_events", "crm_events")
 
 
 def kafka_config(run: Settings) -> dict[str, str]:
