@@ -2,9 +2,9 @@
 
 Profiles look like what an audience engine sends (docs/architecture.md §3): e-mails written carelessly (case, spaces),
 phones from several countries in several notations (some without a country code, some not numbers at all),
-mobile advertising ids (IDFA upper case, GAID lower case) with the ATT status, an IP and a user agent, and
-the last order with its contents, and (for most) a CRM lead id. A few e-mails arrive already hashed. Every address is on a reserved
-domain (``example.com`` and friends, RFC 2606) and every IP in a documentation range (RFC 5737), so the
+mobile advertising ids (IDFA upper case, GAID lower case) with the ATT status, an IP and a user agent, the
+last order with its contents, and (for most) a CRM lead id. A few e-mails arrive already hashed. Every address
+is on a reserved domain (``example.com`` and friends, RFC 2606) and every IP in a documentation range (RFC 5737), so the
 demo never carries a real person's data.
 
 The plan is deterministic for a seed. Each valid trigger belongs to one of the audiences the example jobs
