@@ -185,6 +185,27 @@ CASES = [
         id="track-contents-not-a-list",
     ),
     pytest.param(
+        lambda a: a.track([event(0, properties={"content_ids": [1077218]})]),
+        200,
+        40002,
+        "data.0.properties.content_ids.0: Not a valid string",
+        id="track-numeric-content-ids",
+    ),
+    pytest.param(
+        lambda a: a.track([event(0, properties={"value": "$12.50"})]),
+        200,
+        40002,
+        "data.0.properties.value: Not a valid number",
+        id="track-value-with-a-currency-symbol",
+    ),
+    pytest.param(
+        lambda a: a.track([event(0, properties={"num_items": 2.5})]),
+        200,
+        40002,
+        "data.0.properties.num_items: Not a valid integer",
+        id="track-fractional-num-items",
+    ),
+    pytest.param(
         lambda a: a.track([event(0, properties={"contents": [{"content_id": 1077218}]})]),
         200,
         40002,
