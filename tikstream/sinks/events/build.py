@@ -38,4 +38,4 @@ def build_events_sink(version: JobVersion, ctx: SinkContext, config: EventsSinkC
     closer: Callable[[], None] | None = on_close
     return EventsSink(job, client=client, auth=ctx.auth, dlq=ctx.dlq, metrics=ctx.metrics,
                       parking=KafkaParking(ctx.kafka_config, topic, job.id, ctx.supervisor),
-                      config=config or EventsSinkConfig(), on_close=closer)
+                      config=config or EventsSinkConfig(), on_close=closer, supervisor=ctx.supervisor)
