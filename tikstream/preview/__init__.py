@@ -2,8 +2,9 @@
 
 Each trigger goes through the job's own code path (decode, route, map, normalise, hash, batch), with nothing sent
 to TikTok and nothing committed to Kafka. One previewer per kind of job (``run.PREVIEWERS``): events jobs
-(``events``: the ``/event/track/`` bodies) and file audiences (``audience``: the file lines, the
-``calculate_type`` and the APPEND/REMOVE operations). ``report`` holds the result and its JSON form.
+(``events``: the ``/event/track/`` bodies), file audiences (``audience``: the file lines, the
+``calculate_type`` and the APPEND/REMOVE operations) and streaming audiences (``streaming``: the
+``/segment/mapping/`` bodies). ``report`` holds the result and its JSON form.
 """
 
 from __future__ import annotations

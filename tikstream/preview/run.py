@@ -17,6 +17,7 @@ from tikstream.jobs.models import AnyJob, AudienceExportJob
 from tikstream.preview.audience import FilePreview
 from tikstream.preview.events import EventsPreview
 from tikstream.preview.report import Dropped, Report, Request, TriggerReport
+from tikstream.preview.streaming import StreamingPreview
 from tikstream.records import Partition, Trigger, decode
 from tikstream.routing import Route, RoutingTable
 
@@ -48,6 +49,7 @@ class Previewer(Protocol):
 PREVIEWERS: dict[str, Callable[[AnyJob], Previewer]] = {
     "events": lambda job: EventsPreview(job),  # type: ignore[arg-type]
     "delivery: file": lambda job: FilePreview(job),  # type: ignore[arg-type]
+    "delivery: streaming": lambda job: StreamingPreview(job),  # type: ignore[arg-type]
 }
 """``kind_of(job)`` → the previewer of that kind of job."""
 
