@@ -20,6 +20,7 @@ WEB: dict[str, Any] = {
     "event_name": "Purchase", "page_url_field": "user.page", "identifiers": {"user.email": "email"},
 }  # fmt: skip
 NO_KAFKA = ("--bootstrap-servers", "127.0.0.1:1")
+TRIGGERS_FILE = EXAMPLES / "triggers.jsonl"
 
 
 def _write(tmp_path: Path, doc: Any, name: str = "job.json") -> Path:
@@ -121,3 +122,17 @@ def test_preview_of_a_file_of_several_jobs_asks_which(tmp_path: Path, capsys: py
     assert main(["jobs", "preview", "-f", str(jobs), "--triggers", str(triggers)]) == 2
     assert "holds 2 jobs (web, web2): choose one with --job" in capsys.readouterr().err
     assert main(["jobs", "preview", "-f", str(jobs), "--job", "web2", "--triggers", str(triggers), "--json"]) == 0
+
+
+def test_preview_text_is_coloured_on_a_terminal() -> None:
+    from tikstream.cli.preview_text import render
+    from tikstream.jobs.loading import load_job_file
+    from tikstream.preview import Input, preview_job
+
+    (job,) = load_job_file(EXAMPLES / "web-events.yaml")
+    lines = [line for line in TRIGGERS_FILE.read_bytes().splitlines() if line.strip()]
+    report = preview_job(job, [Input(n, line) for n, line in enumerate(lines, start=1)])
+    coloured, plain = render(report, color=True), render(report, color=False)
+    assert "\x1b[32mrouted\x1b[0m" in coloured and "\x1b[33mnot routed\x1b[0m" in coloured
+    assert "\x1b[" not in plain
+    assert plain.splitlines()[1] == f"{len(lines)} trigger(s), 2 routed, 1 request(s)"
