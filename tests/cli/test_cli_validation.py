@@ -119,8 +119,12 @@ def test_preview_text_says_what_was_left_out(capsys: pytest.CaptureFixture[str])
 def test_preview_of_a_file_of_several_jobs_asks_which(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     jobs = _write(tmp_path, [WEB, {**WEB, "id": "web2"}])
     triggers = EXAMPLES / "triggers.jsonl"
-    assert main(["jobs", "preview", "-f", str(jobs), "--triggers", str(triggers)]) == 2
+    assert main(["jobs", "preview", "-f", str(jobs), "--triggers", str(triggers)]) == 1
     assert "holds 2 jobs (web, web2): choose one with --job" in capsys.readouterr().err
+    assert main(["jobs", "preview", "-f", str(jobs), "--job", "web3", "--triggers", str(triggers)]) == 1
+    assert "holds no job 'web3' (web, web2)" in capsys.readouterr().err
+    assert main(["jobs", "preview", "-f", str(jobs), "--job", "web", "--triggers", str(tmp_path / "none")]) == 1
+    assert "cannot read" in capsys.readouterr().err
     assert main(["jobs", "preview", "-f", str(jobs), "--job", "web2", "--triggers", str(triggers), "--json"]) == 0
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from tikstream.cli.common import RAW, require_kafka, settings_options
-from tikstream.errors import ConfigError
+from tikstream.errors import ConfigError, JobConfigError
 from tikstream.settings import Settings
 
 EPILOG_PREVIEW = """examples:
@@ -41,8 +41,15 @@ def add_preview_parser(jsub: Any) -> None:
 def cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
     from tikstream.preview import preview_job
 
-    job = _one_job(args.file, args.job)
-    inputs = list(_file_inputs(args.triggers) if args.triggers else _topic_inputs(settings, args.topic, args.count))
+    try:  # the job or the trigger file is wrong: exit 1, like an invalid job
+        job = _one_job(args.file, args.job)
+        files = list(_file_inputs(args.triggers)) if args.triggers else None
+    except ConfigError as exc:
+        if isinstance(exc, JobConfigError):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    inputs = files if files is not None else _topic_inputs(settings, args.topic, args.count)
     report = preview_job(job, inputs)
     if args.json:
         sys.stdout.write(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
