@@ -1,4 +1,5 @@
-"""The events sink (``app_events``, ``web_events``, ``offline_events``): one Events API 2.0 event per trigger.
+"""The events sink (``app_events``, ``web_events``, ``offline_events``, ``crm_events``): one Events API 2.0 event
+per trigger.
 
 What it guarantees. A trigger's offset is committed only once TikTok accepted the request holding its event,
 or the event was dead-lettered (TikTok refused it as invalid), or it was parked durably in
