@@ -1,5 +1,4 @@
-"""The events sink: one class for ``app_events``, ``web_events``, ``offline_events`` and ``crm_events``
-(docs/architecture.md §4.2).
+"""The events sink: one class for ``app_events``, ``web_events`` and ``offline_events`` (docs/architecture.md §4.2).
 
 Each routed trigger is mapped (``tikstream.mapping.compile``) and serialised once, then batched: a batch is
 sealed at ``batch_max_events`` (≤ 1,000) or ``linger_ms`` after its first event, and sent to
