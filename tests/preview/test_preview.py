@@ -179,3 +179,9 @@ def test_without_the_streaming_delivery_its_preview_says_so(monkeypatch: pytest.
     streaming = parse_job(AUDIENCE).model_copy(update={"delivery": "streaming"})
     with pytest.raises(ConfigError, match=r"^preview of delivery: streaming is not available in this build$"):
         preview_job(streaming, [])
+
+
+def test_a_disabled_job_is_previewed_with_a_note() -> None:
+    report = preview_job(parse_job({**WEB, "enabled": False}), inputs([record(1)]))
+    assert len(report.requests) == 1
+    assert report.notes == ["the job is disabled (enabled: false): a real run sends nothing until it is enabled"]

@@ -68,7 +68,8 @@ class _Nowhere:
 
 def preview_job(job: AnyJob, inputs: Iterable[Input]) -> Report:
     """What ``job`` would send for ``inputs``; raises ``ConfigError`` for a kind of job without a previewer.
-    The job's ``created_at`` is not applied: every trigger counts as produced after it."""
+    The job's ``created_at`` is not applied (every trigger counts as produced after it), nor is ``enabled``
+    (a disabled job is previewed as if enabled, with a note): a preview is for before turning a job on."""
     kind = kind_of(job)
     factory = PREVIEWERS.get(kind)
     if factory is None:
@@ -89,7 +90,10 @@ def preview_job(job: AnyJob, inputs: Iterable[Input]) -> Report:
             continue
         report.routed = True
         previewer.take(trigger, report)
-    return Report(job.id, kind, previewer.requests(), reports, list(previewer.notes))
+    notes = list(previewer.notes)
+    if not job.enabled:
+        notes.append("the job is disabled (enabled: false): a real run sends nothing until it is enabled")
+    return Report(job.id, kind, previewer.requests(), reports, notes)
 
 
 def _not_routed(job: AnyJob, trigger: Trigger) -> Dropped:
