@@ -26,6 +26,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic.json_schema import DefsRef, GenerateJsonSchema, JsonRef, JsonSchemaMode, JsonSchemaValue
 from pydantic_core import CoreSchema
@@ -64,6 +65,17 @@ DEVICE_ID_POLICY_TEXT = (
     "but the all-zero id, trimmed and lower-cased, as the peers do)."
 )
 
+DELIVERY_TEXT = (
+    "`file`: customer files uploaded, then APPEND/REMOVE in batches (`flush_*`). `streaming`: a segment "
+    "audience kept in step through `/segment/mapping/` add/delete requests (`stream_*`), within about a second."
+)
+STREAM_TEXT = (
+    "With `delivery: streaming`: a request is sent at `stream_batch_max` users or `stream_linger_ms` after "
+    "its first trigger, whichever comes first."
+)
+STREAM_OPTIONS: Final = frozenset({"stream_batch_max", "stream_linger_ms"})
+FILE_OPTIONS: Final = frozenset({"flush_interval_seconds", "flush_max_bytes", "flush_max_users", "retention_in_days"})
+
 
 def _duplicates(values: list[str]) -> list[str]:
     return sorted(v for v, n in Counter(values).items() if n > 1)
@@ -99,6 +111,21 @@ class AudienceExportJob(_Job):
     flush_interval_seconds: Annotated[StrictInt, Field(ge=1, le=86_400)] = 3600
     flush_max_bytes: Annotated[StrictInt, Field(ge=1024, le=1_000_000_000)] = 250_000_000
     flush_max_users: Annotated[StrictInt, Field(ge=1, le=10_000_000)] = 500_000
+    delivery: Annotated[Literal["file", "streaming"], Field(description=DELIVERY_TEXT)] = "file"
+    stream_batch_max: Annotated[StrictInt, Field(ge=1, le=10_000, description=STREAM_TEXT)] = 1000
+    stream_linger_ms: Annotated[StrictInt, Field(ge=0, le=3_600_000, description=STREAM_TEXT)] = 1000
+
+    @model_validator(mode="after")
+    def _delivery_options(self) -> AudienceExportJob:
+        """Options of the other delivery would silently do nothing: name them."""
+        wrong = STREAM_OPTIONS if self.delivery == "file" else FILE_OPTIONS
+        unused = sorted(wrong & self.model_fields_set)
+        if unused:
+            verb = "applies" if len(unused) == 1 else "apply"
+            raise ValueError(f"{', '.join(unused)} only {verb} when delivery is "
+                             f"{'streaming' if self.delivery == 'file' else 'file'!r}; "
+                             f"delivery is {self.delivery!r}")
+        return self
 
     @property
     def audiences(self) -> tuple[str, ...]:

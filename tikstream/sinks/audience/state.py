@@ -35,6 +35,7 @@ __all__ = [
     "FileRef",
     "KafkaStoreError",
     "OpRecord",
+    "WriterCommits",
     "WriterConsumer",
     "ops_partition",
 ]
@@ -99,7 +100,7 @@ class AudienceKafka:
         self.config = dict(kafka_config)
         self.topics = AudienceTopics.for_group(group_id)
         ensure_topics(self.config, self.topics.specs())
-        self._timeout = timeout
+        self._timeout = self.timeout = timeout
         self._producer = TrackedProducer(self.config, {
             "enable.idempotence": True, "acks": "all", "linger.ms": 5, "message.max.bytes": MAX_MESSAGE_BYTES,
             "message.timeout.ms": 60_000})
@@ -173,6 +174,24 @@ class AudienceKafka:
         if len(chunks) != ref.count:
             raise KafkaStoreError(f"file {ref.file_id}: {ref.count - len(chunks)} chunks missing")
         return b"".join(chunks[i] for i in range(ref.count))
+
+
+class WriterCommits:
+    """The writers group's commits on the ops topic, read without joining the group: an operation below a
+    committed offset was applied. For one thread; close it."""
+
+    def __init__(self, kafka: AudienceKafka) -> None:
+        self._topic = kafka.topics.ops
+        self._reader = EndReader(kafka.config, kafka.topics.writers_group, error=KafkaStoreError,
+                                 timeout=kafka.timeout)
+
+    def applied(self, partition: int, offset: int) -> bool:
+        """Whether the operation at ``offset`` of ``partition`` was applied; raises ``KafkaStoreError``."""
+        done = self._reader.committed([(self._topic, partition)]).get((self._topic, partition))
+        return done is not None and done.offset is not None and done.offset > offset
+
+    def close(self) -> None:
+        self._reader.close()
 
 
 class WriterConsumer:
