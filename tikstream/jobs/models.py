@@ -117,9 +117,11 @@ class AudienceExportJob(_Job):
 
     @model_validator(mode="after")
     def _delivery_options(self) -> AudienceExportJob:
-        """Options of the other delivery would silently do nothing: name them."""
+        """Options of the other delivery set to other than their defaults would silently do nothing: name
+        them (defaults pass, so a job dumped with every field parses again)."""
         wrong = STREAM_OPTIONS if self.delivery == "file" else FILE_OPTIONS
-        unused = sorted(wrong & self.model_fields_set)
+        fields = type(self).model_fields
+        unused = sorted(f for f in wrong if getattr(self, f) != fields[f].default)
         if unused:
             verb = "applies" if len(unused) == 1 else "apply"
             raise ValueError(f"{', '.join(unused)} only {verb} when delivery is "
