@@ -49,6 +49,7 @@ def _audience(emu: Emulator, audience: Audience, members: bool) -> dict[str, Any
         "advertiser_id": audience.advertiser_id,
         "name": audience.name,
         "calculate_type": audience.calculate_type,
+        "kind": audience.kind,
         "members_count": len(audience.members),
         "is_valid": emu.audiences.is_valid(audience),
         "history": [_op(op) for op in audience.history],
