@@ -100,7 +100,7 @@ def test_add_and_delete_change_the_members_shown_in_the_state(api: Api) -> None:
     assert api.members(aid) == {EMAIL, PHONE, sha("b@example.com")}
     assert mapping(api, [[el(EMAIL, aid), {}]], action="delete", audience_id=aid).json()["code"] == 0
     assert api.members(aid) == {PHONE, sha("b@example.com")}
-    found = [a for a in api.admin("state")["audiences"] if a["id"] == aid][0]
+    found = next(a for a in api.admin("state")["audiences"] if a["id"] == aid)
     assert (found["kind"], found["members_count"]) == ("segment", 2)
     assert [h["action"] for h in found["history"]] == ["CREATE", "ADD", "ADD", "DELETE"]
 

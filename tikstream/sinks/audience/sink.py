@@ -51,17 +51,21 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """When the open batch is sealed: its first trigger ``seconds`` old, or ``users`` users, or ``bytes``."""
+    """When the open batch is sealed: its first trigger ``seconds`` old, or ``users`` users, or ``bytes`` of
+    rows (a streaming batch has no byte limit: its requests are cut by rows)."""
 
     seconds: float
     users: int
     bytes: int
+    recount_after: int
+    """Puts before the exact number of users is asked again, at least: a file batch may pass ``users`` a
+    little; a streaming batch is sealed exactly at ``users``."""
 
     @classmethod
     def of(cls, job: AudienceExportJob) -> Limits:
         if job.delivery == "streaming":
-            return cls(job.stream_linger_ms / 1000, job.stream_batch_max, 1 << 62)
-        return cls(job.flush_interval_seconds, job.flush_max_users, job.flush_max_bytes)
+            return cls(job.stream_linger_ms / 1000, job.stream_batch_max, 1 << 62, 1)
+        return cls(job.flush_interval_seconds, job.flush_max_users, job.flush_max_bytes, min(1000, job.flush_max_users))
 
 __all__ = ["MAX_SHIPPING", "AudienceExportSink", "FileStore", "Limits", "RowLayout", "Sealed", "Shipper"]
 
@@ -186,7 +190,7 @@ class AudienceExportSink:
             exact = batch.exact_users()
             if exact >= users:
                 return True
-            self._next_size_check = exact + max(users - exact, min(1000, users))
+            self._next_size_check = exact + max(users - exact, self.limits.recount_after)
         if batch.size >= self._next_bytes_check:
             exact = batch.exact_size()
             if exact >= size:
