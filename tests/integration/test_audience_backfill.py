@@ -33,6 +33,8 @@ from emulator_proc import admin_url
 ADVERTISER = "7000000000000000000"
 USERS = 100_000
 BUDGET_SECONDS = 90.0
+DELIVERIES = [pytest.param({"flush_interval_seconds": 2}, id="file"),
+              pytest.param({"delivery": "streaming"}, id="streaming")]
 
 
 def email_hash(i: int) -> str:
@@ -161,8 +163,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.kill()
 
 
-@pytest.mark.parametrize("delivery", [pytest.param({"flush_interval_seconds": 2}, id="file"),
-                                      pytest.param({"delivery": "streaming"}, id="streaming")])
+@pytest.mark.parametrize("delivery", DELIVERIES)
 def test_existing_users_backfill_then_exit_without_profile(kafka_config: dict[str, str], env: dict[str, str],
                                                            emulator: str, tmp_path: Path,
                                                            delivery: dict[str, Any]) -> None:
@@ -207,8 +208,9 @@ def test_existing_users_backfill_then_exit_without_profile(kafka_config: dict[st
         stop(proc)
 
 
+@pytest.mark.parametrize("delivery", DELIVERIES)
 def test_instance_killed_during_the_backfill(kafka_config: dict[str, str], env: dict[str, str], emulator: str,
-                                             tmp_path: Path) -> None:
+                                             tmp_path: Path, delivery: dict[str, Any]) -> None:
     """SIGKILL while the backfill runs; the restarted instance backfills again: exactly the members, one
     audience."""
     port, topic, n = env["TIKSTREAM_HTTP_PORT"], env["TIKSTREAM_TRIGGER_TOPICS"], 20_000

@@ -176,7 +176,7 @@ def test_summary_flags_a_disagreement_with_the_emulator() -> None:
     from collections import Counter
 
     from tikstream.demo.observe import Snapshot
-    from tikstream.demo.summary import build_rows, expected_routed
+    from tikstream.demo.summary import build_rows
 
     jobs, plan = _jobs(), make_plan(200, seed=5)
     routed = _routed(jobs, plan)

@@ -1,10 +1,11 @@
 """The demo's closing table: per job what tikstream did, confirmed against what the emulator received.
 
 Sources, per column: ROUTED from tikstream's ``records_routed_total`` (by job type: for the two audience jobs,
-file and streaming, their sum) and, for comparison, the number the generator planned for the jobs of that type; ACCEPTED from the emulator (events of the
-job's ``event_source_id``, duplicates not counted; for an audience, the ids its APPEND and REMOVE operations
-added and removed); AUDIENCE and PENDING from ``/jobs``, MEMBERS from the emulator; DLQ from the DLQ topic
-itself (letters by ``job`` header). CHECK says ``ok`` when the two sides agree, else what differs.
+file and streaming, their sum) and, for comparison, the number the generator planned for the jobs of that
+type; ACCEPTED from the emulator (events of the job's ``event_source_id``, duplicates not counted; for an
+audience, the ids its APPEND/REMOVE operations or its add/delete requests added and removed); AUDIENCE and
+PENDING from ``/jobs``, MEMBERS from the emulator; DLQ from the DLQ topic itself (letters by ``job`` header).
+CHECK says ``ok`` when the two sides agree, else what differs.
 """
 
 from __future__ import annotations
