@@ -335,3 +335,31 @@ def test_a_trigger_without_identifiers_contributes_nothing(tmp_path: Path) -> No
     sink.poll()
     ex.run_all()
     assert shipped == [[]]
+
+
+# -- the preview ---------------------------------------------------------------------------------------------
+
+def test_the_preview_shows_the_bodies_the_writer_would_send(tmp_path: Path) -> None:
+    from tikstream.sinks.audience.preview import preview_streaming
+
+    def t(user: str, event: str, audience: str = "vip", **profile: str) -> tuple[str, Trigger]:
+        return user, Trigger(audience, event, user, 0.0, {"user_id": user, "user": profile})
+
+    triggers = [t("u1", "enter", email="a@x.io"), t("u2", "enter", audience="other", email="b@x.io"),
+                t("u1", "exit"), t("u3", "enter", email="c@x.io", phone="not a phone"), t("u4", "enter", email="d@x.io"),
+                t("u5", "exit")]
+    job = sjob(identifiers={"user.email": "EMAIL_SHA256", "user.phone": "PHONE_SHA256"}, stream_batch_max=2)
+    got = preview_streaming(job, triggers, audience_id="A9", workdir=tmp_path)
+    bodies = [r["body"] for r in got.requests]
+    schema = ["EMAIL_SHA256", "PHONE_SHA256"]
+    assert bodies == [  # u1's exit replaced its enter (same batch) and kept its hashes; u5 is looked up when sent
+        mapping_body("7", "add", schema, [f"{sha('c@x.io')},"], "A9"),
+        mapping_body("7", "delete", schema, [f"{sha('a@x.io')},"], "A9"),
+        mapping_body("7", "add", schema, [f"{sha('d@x.io')},"], "A9"),
+    ]
+    assert {r["path"] for r in got.requests} == {"/segment/mapping/"}
+    notes = {n.where: n for n in got.triggers}
+    assert not notes["u2"].routed and "not routed" in notes["u2"].reason
+    assert [(d.field, d.reason) for d in notes["u3"].dropped] == [("user.phone", "invalid")]
+    assert "membership table" in notes["u5"].reason
+    assert list(tmp_path.iterdir()) == []  # scratch removed

@@ -46,6 +46,7 @@ def segment_audience_name(name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Column:
+    path: str
     get: Callable[[dict[str, object]], object]
     normalise: Callable[[object], tuple[str | None, Outcome]]
     record: Callable[[Outcome], None] | None
@@ -69,7 +70,7 @@ class SegmentLayout:
             raise ValueError(f"unsupported calculate_type {unknown[0]!r}")
         self.id_schema: tuple[str, ...] = tuple(ID_SCHEMA_OF[t] for t in types)
         self._slots = tuple(
-            tuple(_Column(compile_path(path), segment_normaliser(ctype, default_region),
+            tuple(_Column(path, compile_path(path), segment_normaliser(ctype, default_region),
                           None if counts is None else counts.recorder(ctype))
                   for path in sorted(p for p, t in identifiers.items() if t == ctype))
             for ctype in types
@@ -89,6 +90,12 @@ class SegmentLayout:
             values.append(slot)
         depth = max(len(slot) for slot in values)
         return "\n".join(",".join(slot[i] if i < len(slot) else "" for slot in values) for i in range(depth))
+
+
+    def outcomes(self, doc: dict[str, object]) -> list[tuple[str, str]]:
+        """(record path, outcome) of each identifier of ``doc`` (``hashed``, ``prehashed``, ``invalid``,
+        ``missing``), without counting: what a preview reports."""
+        return [(c.path, c.normalise(c.get(doc))[1].value) for columns in self._slots for c in columns]
 
 
 @dataclass(frozen=True, slots=True)
