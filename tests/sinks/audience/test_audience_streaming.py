@@ -346,8 +346,8 @@ def test_the_preview_shows_the_bodies_the_writer_would_send(tmp_path: Path) -> N
         return user, Trigger(audience, event, user, 0.0, {"user_id": user, "user": profile})
 
     triggers = [t("u1", "enter", email="a@x.io"), t("u2", "enter", audience="other", email="b@x.io"),
-                t("u1", "exit"), t("u3", "enter", email="c@x.io", phone="not a phone"), t("u4", "enter", email="d@x.io"),
-                t("u5", "exit")]
+                t("u1", "exit"), t("u3", "enter", email="c@x.io", phone="not a phone"),
+                t("u4", "enter", email="d@x.io"), t("u5", "exit")]
     job = sjob(identifiers={"user.email": "EMAIL_SHA256", "user.phone": "PHONE_SHA256"}, stream_batch_max=2)
     got = preview_streaming(job, triggers, audience_id="A9", workdir=tmp_path)
     bodies = [r["body"] for r in got.requests]

@@ -15,15 +15,16 @@ RS-PR5520, §2.9).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from tikstream.mapping.counts import IdentifierCounts
-from tikstream.mapping.normalise import Outcome, segment_normaliser
+from tikstream.mapping.normalise import segment_normaliser
 from tikstream.records import compile_path
 from tikstream.sinks.audience.batch import APPEND, REMOVE, read_rows
+from tikstream.sinks.audience.files import Column
 
 __all__ = ["ACTIONS", "ID_SCHEMA_OF", "MAX_NAME", "SEGMENT", "Chunk", "SegmentLayout", "chunks", "mapping_body",
            "segment_audience_name"]
@@ -44,14 +45,6 @@ def segment_audience_name(name: str) -> str:
     return name if len(name) <= MAX_NAME else name[:MAX_NAME - 3] + "..."
 
 
-@dataclass(frozen=True, slots=True)
-class _Column:
-    path: str
-    get: Callable[[dict[str, object]], object]
-    normalise: Callable[[object], tuple[str | None, Outcome]]
-    record: Callable[[Outcome], None] | None
-
-
 class SegmentLayout:
     """How a job's identifiers become segment rows. Built once per job version; the same ``rows`` interface as
     ``files.FileLayout``, so the sink, the on-disk batch and the backfill take either.
@@ -70,7 +63,7 @@ class SegmentLayout:
             raise ValueError(f"unsupported calculate_type {unknown[0]!r}")
         self.id_schema: tuple[str, ...] = tuple(ID_SCHEMA_OF[t] for t in types)
         self._slots = tuple(
-            tuple(_Column(path, compile_path(path), segment_normaliser(ctype, default_region),
+            tuple(Column(path, compile_path(path), segment_normaliser(ctype, default_region),
                           None if counts is None else counts.recorder(ctype))
                   for path in sorted(p for p, t in identifiers.items() if t == ctype))
             for ctype in types
