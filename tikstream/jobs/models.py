@@ -26,7 +26,6 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 from pydantic.json_schema import DefsRef, GenerateJsonSchema, JsonRef, JsonSchemaMode, JsonSchemaValue
 from pydantic_core import CoreSchema
@@ -104,6 +103,7 @@ class AudienceExportJob(_Job):
     audience: Slug
     advertiser_id: Digits
     identifiers: Annotated[dict[RecordPath, CalculateType], Field(min_length=1)]
+    delivery: Annotated[Literal["file", "streaming"], Field(description=DELIVERY_TEXT)] = "file"
     existing_users: StrictBool = False
     audience_name_prefix: Annotated[str, Field(pattern=PREFIX_PATTERN)] = "tikstream"
     retention_in_days: Annotated[StrictInt, Field(ge=1, le=365)] | None = None
@@ -111,23 +111,21 @@ class AudienceExportJob(_Job):
     flush_interval_seconds: Annotated[StrictInt, Field(ge=1, le=86_400)] = 3600
     flush_max_bytes: Annotated[StrictInt, Field(ge=1024, le=1_000_000_000)] = 250_000_000
     flush_max_users: Annotated[StrictInt, Field(ge=1, le=10_000_000)] = 500_000
-    delivery: Annotated[Literal["file", "streaming"], Field(description=DELIVERY_TEXT)] = "file"
     stream_batch_max: Annotated[StrictInt, Field(ge=1, le=10_000, description=STREAM_TEXT)] = 1000
     stream_linger_ms: Annotated[StrictInt, Field(ge=0, le=3_600_000, description=STREAM_TEXT)] = 1000
 
-    @model_validator(mode="after")
-    def _delivery_options(self) -> AudienceExportJob:
-        """Options of the other delivery set to other than their defaults would silently do nothing: name
-        them (defaults pass, so a job dumped with every field parses again)."""
-        wrong = STREAM_OPTIONS if self.delivery == "file" else FILE_OPTIONS
-        fields = type(self).model_fields
-        unused = sorted(f for f in wrong if getattr(self, f) != fields[f].default)
-        if unused:
-            verb = "applies" if len(unused) == 1 else "apply"
-            raise ValueError(f"{', '.join(unused)} only {verb} when delivery is "
-                             f"{'streaming' if self.delivery == 'file' else 'file'!r}; "
-                             f"delivery is {self.delivery!r}")
-        return self
+    @field_validator(*sorted(FILE_OPTIONS | STREAM_OPTIONS))
+    @classmethod
+    def _delivery_options(cls, value: object, info: ValidationInfo) -> object:
+        """An option of the other delivery, set to other than its default, would silently do nothing (defaults
+        pass, so a job dumped with every field parses again)."""
+        delivery = info.data.get("delivery", "file")
+        field = str(info.field_name)
+        wanted = "streaming" if field in STREAM_OPTIONS else "file"
+        if delivery != wanted and value != cls.model_fields[field].default:
+            raise ValueError(f"{value!r} has no effect: {field} only applies when delivery is {wanted!r}, "
+                             f"and delivery is {delivery!r}")
+        return value
 
     @property
     def audiences(self) -> tuple[str, ...]:
