@@ -24,7 +24,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import orjson
 
@@ -36,7 +36,9 @@ from tikstream.tiktok.errors import ReauthorizeError, TikTokError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SegmentApi", "SegmentWriter"]
+__all__ = ["MAX_PER_STEP", "SegmentApi", "SegmentWriter"]
+
+MAX_PER_STEP: Final = 20
 
 
 class SegmentApi(Protocol):
@@ -100,7 +102,10 @@ class SegmentWriter:
         if now < self._next_at:
             return self._next_at
         try:
-            self._work(now)
+            for _ in range(MAX_PER_STEP):  # the writer thread polls between steps: send a run at once
+                self._work(now)
+                if not self.queue or self.state == "failing":
+                    break
         except ReauthorizeError as exc:
             self._fail(now, str(exc), self._backoff.cap)
         except TikTokError as exc:
