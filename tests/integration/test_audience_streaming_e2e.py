@@ -10,14 +10,30 @@ mid-run and a third started.
 from __future__ import annotations
 
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 from conftest import produce
 from emulator_proc import admin_url
-from test_audience_e2e import audiences, feed, make_env, phases, start, stop_all, wait_members
+from instances import wait_for
+from test_audience_e2e import (
+    audiences,
+    email_hash,
+    feed,
+    make_env,
+    phases,
+    start,
+    stop_all,
+    trigger,
+    wait_members,
+)
+
+from tikstream.kafka.config_topic import publish
 
 
 @pytest.fixture
@@ -67,3 +83,49 @@ def test_two_instances_one_killed_mid_run(kafka_config: dict[str, str], env: dic
         assert len(audiences(emulator)) == 1
     finally:
         stop_all(procs)
+
+
+def test_a_file_job_waiting_on_its_audience_does_not_hold_a_streaming_job(
+        kafka_config: dict[str, str], env: dict[str, str], emulator: str, tmp_path: Path) -> None:
+    """A file job whose audience stays processing shares the streaming job's ops partition: its pending APPEND
+    blocks the writers group's commits there, yet the streaming job's triggers are accepted and committed."""
+    file_job = next(f"file-{i}" for i in range(100) if zlib.crc32(f"file-{i}".encode()) % 6
+                    == zlib.crc32(b"vip-tt") % 6)
+    job = {"id": file_job, "type": "audience_export", "auth": "main", "audience": "other",
+           "advertiser_id": "7000000000000000000", "identifiers": {"user.email": "EMAIL_SHA256"},
+           "flush_interval_seconds": 1, "created_at": "2020-01-01T00:00:00Z"}
+    publish(kafka_config, env["TIKSTREAM_CONFIG_TOPIC"], [(file_job, orjson.dumps(job))])
+    httpx.post(admin_url(emulator, "settings"), json={"audience_ready_seconds": 3600}, timeout=10)
+    topic = env["TIKSTREAM_TRIGGER_TOPICS"]
+    other = [(f"o-{i}".encode(), orjson.dumps({"audience": "other", "event": "enter", "user_id": f"o-{i}",
+                                                "user": {"email": f"o{i}@example.com"}})) for i in range(20)]
+    procs = [start(env, tmp_path)]
+    try:
+        produce(kafka_config, topic, other[:10])  # creates the file audience: processing for an hour
+        wait_for(lambda: len(audiences(emulator)) == 1, 60, "the file audience")
+        produce(kafka_config, topic, other[10:])  # its APPEND now waits at the head of the shared partition
+        time.sleep(3)
+        produce(kafka_config, topic, [trigger(i, "enter") for i in range(500)])
+        wanted = {email_hash(i) for i in range(500)}
+        wait_for(lambda: any(set(a.get("members", [])) == wanted for a in audiences(emulator)), 60,
+                 "the streamed members")
+        wait_for(lambda: committed(kafka_config, env["TIKSTREAM_GROUP_ID"], topic) == ends(kafka_config, topic), 60,
+                 "every trigger committed, the file job's included (stored in Kafka)", poll=1.0)
+    finally:
+        stop_all(procs)
+
+
+def committed(kafka_config: dict[str, str], group: str, topic: str) -> list[int]:
+    consumer = Consumer({**kafka_config, "group.id": group, "enable.auto.commit": False})
+    try:
+        return [tp.offset for tp in consumer.committed([TopicPartition(topic, p) for p in range(4)], timeout=10)]
+    finally:
+        consumer.close()
+
+
+def ends(kafka_config: dict[str, str], topic: str) -> list[int]:
+    consumer = Consumer({**kafka_config, "group.id": "ends", "enable.auto.commit": False})
+    try:
+        return [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(4)]
+    finally:
+        consumer.close()

@@ -236,12 +236,19 @@ class FakeWriterStore:
     def __init__(self) -> None:
         self.records: list[AudienceRecord] = []
         self.files: dict[str, bytes] = {}
+        self.marked: list[int] = []
 
     def put_audience(self, job_id: str, record: AudienceRecord) -> None:
         self.records.append(record)
 
     def read_file(self, ref: FileRef) -> bytes:
         return self.files[ref.file_id]
+
+    def mark_applied(self, job_id: str, offset: int) -> None:
+        self.marked.append(offset)
+
+    def close(self) -> None:
+        pass
 
 
 def sop(action: str, rows: list[str], offset: int = 0) -> Op:
@@ -271,6 +278,7 @@ def test_the_writer_creates_the_audience_once_on_the_first_add_and_sends_in_orde
                          mapping_body("7", "delete", ["EMAIL_SHA256"], ["e1"], "S1")]
     assert store.records == [AudienceRecord(name, None, SEGMENT), AudienceRecord(name, "S1", SEGMENT)]
     assert [op.offset for op in applied] == [0, 1, 2]
+    assert store.marked == [0, 1, 2]  # what the job's instances wait for, in order (the skipped delete too)
     assert (w.appended, w.removed, w.requests) == (2, 1, 2)
 
 
@@ -296,6 +304,7 @@ def test_a_failed_request_stays_at_the_head_and_is_retried_until_accepted() -> N
     assert w.step(0.0) is not None and w.state == "failing" and applied == []
     _run(w)
     assert [b["action"] for b in api.calls] == ["add", "delete"] and [op.offset for op in applied] == [0, 1]
+    assert store.marked == [0, 1]
     assert w.state == "ready" and w.last_error is None
 
 
@@ -304,9 +313,11 @@ def test_rows_kept_in_the_files_topic_are_read_back() -> None:
     store.files["f1"] = orjson.dumps({"id_schema": ["EMAIL_SHA256"], "rows": ["e9"]})
     w = _writer(api, store, [])
     w.load(AudienceRecord("n", "S1", SEGMENT))
-    w.enqueue(Op("j1", "b", "add", SEGMENT, "7", (UploadedFile("", "b.json", FileRef("f1", 0, 0, 1)),), 1, 0.0))
+    w.enqueue(Op("j1", "backfill-b", "add", SEGMENT, "7", (UploadedFile("", "b.json", FileRef("f1", 0, 0, 1)),),
+                 1, 0.0))
     _run(w)
     assert api.calls == [mapping_body("7", "add", ["EMAIL_SHA256"], ["e9"], "S1")]
+    assert store.marked == []  # a backfill operation is in no topic: nobody waits for it
 
 
 def test_a_customer_file_audience_is_not_switched_to_streaming() -> None:

@@ -239,7 +239,7 @@ class _KafkaStreamStore:
     """``StreamStore`` over the audience topics; the commits reader lives while one batch ships."""
 
     def __init__(self, job_id: str, kafka: AudienceKafka) -> None:
-        self._kafka = kafka
+        self._kafka, self._job_id = kafka, job_id
         self._partition = ops_partition(job_id, kafka.ops_partitions)
         self._commits: WriterCommits | None = None
 
@@ -251,7 +251,7 @@ class _KafkaStreamStore:
 
     def applied(self, offset: int) -> bool:
         if self._commits is None:
-            self._commits = WriterCommits(self._kafka)
+            self._commits = WriterCommits(self._kafka, self._job_id)
         return self._commits.applied(self._partition, offset)
 
     def close(self) -> None:

@@ -36,9 +36,16 @@ from tikstream.tiktok.errors import ReauthorizeError, TikTokError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MAX_PER_STEP", "SegmentApi", "SegmentWriter"]
+__all__ = ["MAX_PER_STEP", "SegmentApi", "SegmentStore", "SegmentWriter"]
 
 MAX_PER_STEP: Final = 20
+
+
+class SegmentStore(WriterStore, Protocol):
+    """``WriterStore`` plus the per-job record of accepted requests the job's instances wait for."""
+
+    def mark_applied(self, job_id: str, offset: int) -> None: ...
+    def close(self) -> None: ...
 
 
 class SegmentApi(Protocol):
@@ -54,7 +61,7 @@ class SegmentWriter:
     ``status`` may be read from another thread."""
 
     def __init__(self, job_id: str, name_prefix: str, audience: str, api: Callable[[], SegmentApi],
-                 store: WriterStore, on_applied: Callable[[list[Op]], None], *,
+                 store: SegmentStore, on_applied: Callable[[list[Op]], None], *,
                  wall: Callable[[], float] = time.time, on_state: Callable[[str], None] | None = None,
                  backfill: Backfill | None = None) -> None:
         self.job_id, self._prefix, self._audience = job_id, name_prefix, audience
@@ -87,6 +94,7 @@ class SegmentWriter:
     def close(self) -> None:
         if self.backfill is not None:
             self.backfill.close()
+        self._store.close()
 
     @property
     def pending_files(self) -> int:
@@ -167,6 +175,8 @@ class SegmentWriter:
         log.warning("streaming audience request failed; will retry", extra={"job": self.job_id, "error": error})
 
     def _applied(self, op: Op, now: float, *, count: bool = True) -> None:
+        if op.offset >= 0:  # a backfill operation has none: nobody waits for it
+            self._store.mark_applied(self.job_id, op.offset)  # raises: the op stays and is sent again
         self.queue.popleft()
         if count:
             self.requests += 1

@@ -21,7 +21,7 @@ from typing import Any
 from tikstream.sinks.audience.backfill import state_key
 from tikstream.sinks.audience.ops import AudienceRecord, Op
 from tikstream.sinks.audience.pusher import SegmentWriter
-from tikstream.sinks.audience.state import AudienceKafka, FileRef, WriterConsumer, ops_partition
+from tikstream.sinks.audience.state import AudienceKafka, FileRef, WriterCommits, WriterConsumer, ops_partition
 from tikstream.sinks.audience.writer import JobWriter
 from tikstream.supervise import Policy, Supervised, Supervisor
 from tikstream.tiktok.errors import PermanentError
@@ -73,6 +73,7 @@ class KafkaWriterStore:
     def __init__(self, kafka: AudienceKafka, cache: dict[str, bytes] | None = None) -> None:
         self._kafka = kafka
         self._cache = cache if cache is not None else {}
+        self._marks: dict[str, WriterCommits] = {}
 
     def put_audience(self, job_id: str, record: AudienceRecord) -> None:
         self._put(job_id, record.to_bytes())
@@ -86,6 +87,19 @@ class KafkaWriterStore:
 
     def read_file(self, ref: FileRef) -> bytes:
         return self._kafka.read_file(ref)
+
+    def mark_applied(self, job_id: str, offset: int) -> None:
+        """A streaming job's operation at ``offset`` was accepted by TikTok (``WriterCommits``); one commit
+        reader per job, kept while the store lives."""
+        marks = self._marks.get(job_id)
+        if marks is None:
+            marks = self._marks[job_id] = WriterCommits(self._kafka, job_id)
+        marks.mark(ops_partition(job_id, self._kafka.ops_partitions), offset)
+
+    def close(self) -> None:
+        for marks in self._marks.values():
+            marks.close()
+        self._marks.clear()
 
 
 Writer = JobWriter | SegmentWriter

@@ -26,7 +26,7 @@ from tikstream.errors import TikstreamError
 from tikstream.kafka.admin import COMPACTED, TopicSpec, ensure_topics
 from tikstream.kafka.consumer import GroupConsumer
 from tikstream.kafka.producer import Delivery, TrackedProducer, produce_and_wait
-from tikstream.kafka.reader import EndReader
+from tikstream.kafka.reader import Committed, EndReader
 
 __all__ = [
     "CHUNK_BYTES",
@@ -37,6 +37,7 @@ __all__ = [
     "OpRecord",
     "WriterCommits",
     "WriterConsumer",
+    "applied_group",
     "ops_partition",
 ]
 
@@ -176,19 +177,32 @@ class AudienceKafka:
         return b"".join(chunks[i] for i in range(ref.count))
 
 
-class WriterCommits:
-    """The writers group's commits on the ops topic, read without joining the group: an operation below a
-    committed offset was applied. For one thread; close it."""
+def applied_group(kafka: AudienceKafka, job_id: str) -> str:
+    """The consumer group whose commit on the ops topic says how far one streaming job's requests were
+    accepted by TikTok: ``{group_id}.audience-writers.applied.{job_id}`` (never joined, only committed)."""
+    return f"{kafka.topics.writers_group}.applied.{job_id}"
 
-    def __init__(self, kafka: AudienceKafka) -> None:
+
+class WriterCommits:
+    """How far a streaming job's requests were accepted by TikTok, read from ``applied_group``: an operation
+    below the committed offset was accepted. Per job, not the writers group's own commits: those stop at the
+    first operation still pending of any job sharing the partition (a file job's audience may process for
+    hours). For one thread; close it."""
+
+    def __init__(self, kafka: AudienceKafka, job_id: str) -> None:
         self._topic = kafka.topics.ops
-        self._reader = EndReader(kafka.config, kafka.topics.writers_group, error=KafkaStoreError,
+        self._reader = EndReader(kafka.config, applied_group(kafka, job_id), error=KafkaStoreError,
                                  timeout=kafka.timeout)
 
     def applied(self, partition: int, offset: int) -> bool:
-        """Whether the operation at ``offset`` of ``partition`` was applied; raises ``KafkaStoreError``."""
+        """Whether the operation at ``offset`` of ``partition`` was accepted; raises ``KafkaStoreError``."""
         done = self._reader.committed([(self._topic, partition)]).get((self._topic, partition))
         return done is not None and done.offset is not None and done.offset > offset
+
+    def mark(self, partition: int, offset: int) -> None:
+        """Record that the job's operations up to ``offset`` were accepted (the job's writer calls this, in
+        order); raises ``KafkaStoreError``."""
+        self._reader.commit({(self._topic, partition): Committed(offset + 1)})
 
     def close(self) -> None:
         self._reader.close()
