@@ -8,8 +8,8 @@ for files). ``Streamer`` then, on the sink's worker thread:
    cuts the batch into ``add`` and ``delete`` requests of at most ``stream_batch_max`` rows and stores each
    as an operation in ``{group_id}.audience-ops`` (its rows inline, or in ``{group_id}.audience-files`` when
    too large for a record);
-3. waits until the job's single writer (``pusher``) has had TikTok accept every one of them: the writers
-   group has committed past their offsets.
+3. waits until the job's single writer (``pusher``) has had TikTok accept every one of them: it commits
+   their offsets for the job's own group (``state.applied_group``), read here without joining.
 
 Only then does the sink release the batch's offsets: a trigger's offset is committed after TikTok accepted
 the request holding its row. A crash before that replays the trigger; the replay is the same add or delete,
