@@ -1,8 +1,9 @@
 """The local TikTok Business API emulator: a referee written from docs/tiktok-api.md.
 
 It speaks the subset of TikTok's API that tikstream uses (Events API 2.0, the customer-file audience
-endpoints, the streaming segment audience endpoints, the Marketing API OAuth flow), validates requests the way that document says TikTok does,
-keeps state that tests can read (``GET /_emulator/state``) and injects faults on demand.
+endpoints, the streaming segment audience endpoints, the Marketing API OAuth flow), validates requests the
+way that document says TikTok does, keeps state that tests can read (``GET /_emulator/state``) and injects
+faults on demand.
 
 It shares no code with the client it judges: nothing here imports any of tikstream outside
 ``tikstream.emulator``. It needs the ``emulator`` extra (aiohttp, jsonschema-rs, msgspec; see ``extra``).
