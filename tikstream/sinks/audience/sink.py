@@ -70,6 +70,8 @@ class Limits:
 __all__ = ["MAX_SHIPPING", "AudienceExportSink", "FileStore", "Limits", "RowLayout", "Sealed", "Shipper"]
 
 MAX_SHIPPING: Final = 2
+DROP_WAIT_SECONDS: Final = 10.0
+"""How long a revoke waits for a streaming batch being stored (its lock) before it gives up waiting."""
 METRICS_INTERVAL: Final = 5.0
 
 
@@ -132,8 +134,13 @@ class AudienceExportSink:
         if self._batch is not None:
             self._batch.drop_partitions(indices)
         for _, _, sealed in self._shipping:  # a streaming batch not stored yet leaves them out (``streamer``)
-            with sealed.lock:
-                sealed.dropped.update(indices)
+            locked = sealed.lock.acquire(timeout=DROP_WAIT_SECONDS)
+            sealed.dropped.update(indices)
+            if locked:
+                sealed.lock.release()
+            else:  # Kafka has not taken the batch for that long: the new owner cannot store either
+                log.warning("revoked while a batch was being stored; its rows may still be stored",
+                            extra={"job": self.job.id, "batch": sealed.batch_id})
         self._owed.drop(dropped)
         for firsts in (self._firsts, *(f for _, f, _ in self._shipping)):
             for p in dropped:

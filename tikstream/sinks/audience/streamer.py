@@ -17,7 +17,8 @@ harmless. Ordering: every request of a job goes through its one writer, in ops-t
 ``drop`` (on revoke) takes each unstored batch's lock, so once a partition is revoked this instance stores no
 more rows of it: the new owner's operations for those users come after every operation of the old owner.
 Not guaranteed: an instance that the group expelled without a revoke (frozen past the session timeout) may
-still store a stale batch after the new owner's first ones, until its next poll.
+still store a stale batch after the new owner's first ones, until its next poll; and a revoke waits at most
+``sink.DROP_WAIT_SECONDS`` for a batch Kafka does not take (then the batch may still be stored later).
 
 ``collect`` is the backfill's variant: the same operations, rows always in the files topic (they are kept
 in the state topic until applied), handed back instead of stored.
