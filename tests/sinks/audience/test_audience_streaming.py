@@ -374,3 +374,17 @@ def test_the_preview_shows_the_bodies_the_writer_would_send(tmp_path: Path) -> N
     assert [(d.field, d.reason) for d in notes["u3"].dropped] == [("user.phone", "invalid")]
     assert "membership table" in notes["u5"].reason
     assert list(tmp_path.iterdir()) == []  # scratch removed
+
+
+def test_a_revoke_waits_for_a_batch_being_stored_but_not_forever(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import tikstream.sinks.audience.sink as sink_module
+
+    monkeypatch.setattr(sink_module, "DROP_WAIT_SECONDS", 0.01)
+    sink, ex, _, _ = _sink(tmp_path, stream_batch_max=1)
+    sink.submit(trig("u1", "enter"), TP, 1)
+    sink.poll()
+    ((_, _, sealed),) = ex.queue
+    sealed.lock.acquire()  # the streamer is storing it (Kafka does not answer)
+    sink.drop([TP])
+    assert sealed.dropped == {0} and sealed.lock.locked()
