@@ -129,3 +129,38 @@ def ends(kafka_config: dict[str, str], topic: str) -> list[int]:
         return [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(4)]
     finally:
         consumer.close()
+
+
+def test_the_preview_shows_exactly_the_bodies_a_real_run_sends(kafka_config: dict[str, str], new_topic: Any,
+                                                               emulator: str, tmp_path: Path) -> None:
+    """``preview_streaming`` (what ``jobs preview`` calls) over the triggers of a one-partition topic, against
+    the ``/segment/mapping/`` bodies the emulator accepted from a real run: the same, in the same order."""
+    from tikstream.jobs.models import AudienceExportJob
+    from tikstream.records import decode
+    from tikstream.sinks.audience.preview import preview_streaming
+
+    fields = {"delivery": "streaming", "stream_batch_max": 40, "stream_linger_ms": 3000}
+    env = make_env(kafka_config, new_topic, emulator, tmp_path, **fields)
+    env["TIKSTREAM_TRIGGER_TOPICS"] = topic = new_topic(1, "one")  # one partition: the order of the file
+    records = ([trigger(i, "enter") for i in range(100)] + [trigger(i, "exit") for i in range(0, 100, 3)]
+               + [trigger(i, "enter") for i in range(0, 30, 6)])
+    job = AudienceExportJob(id="vip-tt", type="audience_export", auth="main", audience="vip",
+                            advertiser_id="7000000000000000000", identifiers={"user.email": "EMAIL_SHA256"},
+                            **fields)
+    procs = [start(env, tmp_path)]
+    try:
+        produce(kafka_config, topic, records)
+        wait_for(lambda: len(audiences(emulator)) == 1, 60, "the segment audience")
+        audience_id = audiences(emulator)[0]["id"]
+        preview = preview_streaming(job, [(str(n), decode(value, None)) for n, (_, value) in enumerate(records)],
+                                    audience_id=audience_id)
+        wanted = [r["body"] for r in preview.requests]
+
+        def sent() -> list[Any]:
+            state = httpx.get(admin_url(emulator, "state"), params={"mappings": "1"}, timeout=10).json()
+            return list(state["mappings"])
+
+        wait_for(lambda: len(sent()) >= len(wanted), 60, "the requests", poll=1.0)
+        assert len(wanted) >= 4 and sent() == wanted
+    finally:
+        stop_all(procs)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections import deque
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -17,6 +18,8 @@ from tikstream.emulator.oauth import AuthCodes
 from tikstream.emulator.options import EmulatorOptions, as_dict
 from tikstream.emulator.requestlog import RequestLog
 from tikstream.emulator.tokens import Grant, TokenRegistry, load_auth_file
+
+MAPPINGS_KEPT: Final = 10_000
 
 
 class Emulator:
@@ -40,6 +43,8 @@ class Emulator:
         self.files = FileStore(self.clock)
         self.audiences = AudienceBook(self.clock, options.rules)
         self.events = EventStore(self.clock, options.max_events_kept)
+        #: The accepted ``/segment/mapping/`` bodies, as received, oldest first (the last ``MAPPINGS_KEPT``).
+        self.mappings: deque[dict[str, Any]] = deque(maxlen=MAPPINGS_KEPT)
         self.log = RequestLog()
 
     def grant(self, request: web.Request) -> Grant:

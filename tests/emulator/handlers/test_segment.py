@@ -124,3 +124,13 @@ def test_a_token_of_another_advertiser_may_not_map(tapi: Api) -> None:
     theirs = new_segment(tapi)
     reply = mapping(tapi, [[el(EMAIL, theirs), {}]], advertiser_ids=[OTHER_ADVERTISER], audience_id=theirs)
     assert_answer(reply, 200, 40001, f"No permission to operate advertiser: {OTHER_ADVERTISER}")
+
+
+def test_the_state_shows_the_accepted_mapping_bodies_as_received(api: Api) -> None:
+    aid = new_segment(api)
+    assert mapping(api, [[el(EMAIL, aid), {}]], audience_id=aid).json()["code"] == 0
+    assert mapping(api, [[el("bad", aid), {}]], audience_id=aid).json()["code"] == 40002  # refused: not kept
+    (body,) = api.admin("state", mappings=1)["mappings"]
+    assert body == {"advertiser_ids": [ADVERTISER], "action": "add", "id_schema": ["EMAIL_SHA256", "PHONE_SHA256"],
+                    "batch_data": [[el(EMAIL, aid), {}]]}
+    assert "mappings" not in api.admin("state")
