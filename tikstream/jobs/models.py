@@ -66,7 +66,7 @@ DEVICE_ID_POLICY_TEXT = (
 
 DELIVERY_TEXT = (
     "`file`: customer files uploaded, then APPEND/REMOVE in batches (`flush_*`). `streaming`: a segment "
-    "audience kept in step through `/segment/mapping/` add/delete requests (`stream_*`), within about a second."
+    "audience kept in step through `/segment/mapping/` add/delete requests (`stream_*`), within seconds."
 )
 STREAM_TEXT = (
     "With `delivery: streaming`: a request is sent at `stream_batch_max` users or `stream_linger_ms` after "
