@@ -84,6 +84,7 @@ def test_valid_examples_round_trip(base: str) -> None:
     ("file", "model"),
     [
         pytest.param("audience-export.yaml", AudienceExportJob, id="audience-export"),
+        pytest.param("audience-streaming.yaml", AudienceExportJob, id="audience-streaming"),
         pytest.param("web-events.yaml", WebEventsJob, id="web-events"),
         pytest.param("app-events.yaml", AppEventsJob, id="app-events"),
         pytest.param("offline-events.yaml", OfflineEventsJob, id="offline-events"),
