@@ -388,3 +388,20 @@ def test_a_revoke_waits_for_a_batch_being_stored_but_not_forever(tmp_path: Path,
     sealed.lock.acquire()  # the streamer is storing it (Kafka does not answer)
     sink.drop([TP])
     assert sealed.dropped == {0} and sealed.lock.locked()
+
+
+def test_an_operation_of_the_other_delivery_is_kept_and_said_not_skipped() -> None:
+    from test_audience_writer import FakeApi, FakeStore, op, writer
+
+    api, applied = FakeApi(), []
+    w = _writer(FakeSegmentApi(), FakeWriterStore(), applied)
+    w.load(AudienceRecord("n", "S1", SEGMENT))
+    w.enqueue(op("APPEND"))
+    w.step(0.0)
+    assert w.state == "failing" and "delivery changed" in (w.last_error or "") and len(w.queue) == 1
+    file_writer = writer(api, FakeStore(), applied)
+    file_writer.load(None)
+    file_writer.enqueue(sop("add", ["e1"]))  # before the audience exists a file writer skips leading REMOVEs
+    file_writer.step(0.0)
+    assert file_writer.state == "failing" and "new job id" in (file_writer.last_error or "")
+    assert len(file_writer.queue) == 1 and api.calls == [] and applied == []

@@ -43,7 +43,8 @@ from tikstream.tiktok.errors import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MAX_PATHS_PER_CALL", "STATES", "AudienceApi", "JobWriter", "WriterStore"]
+__all__ = ["MAX_PATHS_PER_CALL", "STATES", "AudienceApi", "Backoff", "DeliveryChanged", "JobWriter",
+           "WriterStore"]
 
 MAX_PATHS_PER_CALL: Final = 50  # TikTok recommends fewer than 50 file paths per request (§2.1)
 FILE_EXPIRED: Final = 40910
@@ -65,6 +66,14 @@ class WriterStore(Protocol):
 
     def put_audience(self, job_id: str, record: AudienceRecord) -> None: ...
     def read_file(self, ref: FileRef) -> bytes: ...
+
+
+class DeliveryChanged(Exception):
+    """A writer was handed an operation of the other delivery (the job's ``delivery`` changed under one id)."""
+
+    def __init__(self, job_id: str, action: str) -> None:
+        super().__init__(f"job {job_id} has a {action!r} operation of the other delivery: its delivery changed "
+                         "under the same id, which is not supported; apply the new delivery under a new job id")
 
 
 @dataclass(slots=True)
@@ -182,6 +191,9 @@ class JobWriter:
         log.warning("audience operation failed; will retry", extra={"job": self.job_id, "error": str(exc)})
 
     def _work(self, now: float) -> None:
+        if self.queue[0].action not in ("APPEND", "REMOVE"):  # a streaming job's request: kept, never skipped
+            self._fail(now, DeliveryChanged(self.job_id, self.queue[0].action), self._backoff.cap)
+            return
         if self.record is None or self.record.audience_id is None:
             self._create(now)
             return
