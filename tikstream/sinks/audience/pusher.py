@@ -31,7 +31,7 @@ import orjson
 from tikstream.sinks.audience.backfill import Backfill
 from tikstream.sinks.audience.ops import AudienceRecord, Op
 from tikstream.sinks.audience.segment import SEGMENT, mapping_body, segment_audience_name
-from tikstream.sinks.audience.writer import Backoff, DeliveryChanged, WriterStore
+from tikstream.sinks.audience.writer import Backoff, WriterStore, delivery_changed
 from tikstream.tiktok.errors import ReauthorizeError, TikTokError
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ class SegmentWriter:
     def _work(self, now: float) -> None:
         op = self.queue[0]
         if op.action not in ("add", "delete"):  # a file operation: kept, never skipped
-            self._fail(now, str(DeliveryChanged(self.job_id, op.action)), self._backoff.cap)
+            self._fail(now, delivery_changed(self.job_id, op.action), self._backoff.cap)
             return
         record = self.record
         if (record is None or record.audience_id is None) and op.action != "add":

@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+from tikstream.errors import ConfigError
 from tikstream.sinks.audience.backfill import Backfill
 from tikstream.sinks.audience.ops import AudienceRecord, Op, UploadedFile
 from tikstream.sinks.audience.state import FileRef
@@ -43,8 +44,8 @@ from tikstream.tiktok.errors import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MAX_PATHS_PER_CALL", "STATES", "AudienceApi", "Backoff", "DeliveryChanged", "JobWriter",
-           "WriterStore"]
+__all__ = ["MAX_PATHS_PER_CALL", "STATES", "AudienceApi", "Backoff", "JobWriter",
+           "WriterStore", "delivery_changed"]
 
 MAX_PATHS_PER_CALL: Final = 50  # TikTok recommends fewer than 50 file paths per request (§2.1)
 FILE_EXPIRED: Final = 40910
@@ -68,12 +69,10 @@ class WriterStore(Protocol):
     def read_file(self, ref: FileRef) -> bytes: ...
 
 
-class DeliveryChanged(Exception):
-    """A writer was handed an operation of the other delivery (the job's ``delivery`` changed under one id)."""
-
-    def __init__(self, job_id: str, action: str) -> None:
-        super().__init__(f"job {job_id} has a {action!r} operation of the other delivery: its delivery changed "
-                         "under the same id, which is not supported; apply the new delivery under a new job id")
+def delivery_changed(job_id: str, action: str) -> str:
+    """What a writer says when handed an operation of the other delivery (``delivery`` changed under one id)."""
+    return (f"job {job_id} has a {action!r} operation of the other delivery: its delivery changed under the same "
+            "id, which is not supported; apply the new delivery under a new job id")
 
 
 @dataclass(slots=True)
@@ -192,7 +191,7 @@ class JobWriter:
 
     def _work(self, now: float) -> None:
         if self.queue[0].action not in ("APPEND", "REMOVE"):  # a streaming job's request: kept, never skipped
-            self._fail(now, DeliveryChanged(self.job_id, self.queue[0].action), self._backoff.cap)
+            self._fail(now, ConfigError(delivery_changed(self.job_id, self.queue[0].action)), self._backoff.cap)
             return
         if self.record is None or self.record.audience_id is None:
             self._create(now)
