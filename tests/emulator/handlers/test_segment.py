@@ -134,3 +134,14 @@ def test_the_state_shows_the_accepted_mapping_bodies_as_received(api: Api) -> No
     assert body == {"advertiser_ids": [ADVERTISER], "action": "add", "id_schema": ["EMAIL_SHA256", "PHONE_SHA256"],
                     "batch_data": [[el(EMAIL, aid), {}]]}
     assert "mappings" not in api.admin("state")
+
+
+def test_the_mapping_log_keeps_the_newest_bodies_within_its_rows() -> None:
+    from tikstream.emulator.requestlog import MappingLog
+
+    log = MappingLog(max_rows=5)
+    for i, rows in enumerate([2, 2, 2, 9]):
+        log.add({"n": i}, rows)
+        if i == 2:
+            assert log.bodies() == [{"n": 1}, {"n": 2}]  # 6 rows > 5: the oldest went
+    assert log.bodies() == [{"n": 3}]  # one body over the bound stays alone

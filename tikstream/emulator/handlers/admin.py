@@ -3,7 +3,7 @@
 These answer plain JSON (not TikTok's envelope); a bad request is HTTP 400 ``{"error": ...}``.
 
 - ``GET  /_emulator/state[?members=1][&events=1][&event_source_id=ID][&mappings=1]`` (``mappings``: the
-  accepted ``/segment/mapping/`` bodies as received, oldest first, the last 10,000)
+  accepted ``/segment/mapping/`` bodies as received, oldest first, the last 100,000 rows' worth)
 - ``GET  /_emulator/requests[?since=SEQ]``: the per-request log
 - ``POST /_emulator/reset``: back to the state the emulator started in (re-reads the tokens file)
 - ``POST /_emulator/faults`` ``{throttle_rate, error_rate, latency_ms, timeout_rate, timeout_seconds, seed}``
@@ -77,7 +77,7 @@ async def state(request: web.Request) -> web.StreamResponse:
     if query.get("events") in ("1", "true"):
         events["list"] = emu.events.listing(query.get("event_source_id"))
     members = query.get("members") in ("1", "true")
-    extra = {"mappings": list(emu.mappings)} if query.get("mappings") in ("1", "true") else {}
+    extra = {"mappings": emu.mappings.bodies()} if query.get("mappings") in ("1", "true") else {}
     return _reply(
         {
             **extra,

@@ -83,7 +83,7 @@ async def mapping(request: web.Request, emu: Emulator) -> dict[str, Any]:
             _element(emu, f"batch_data.{r}.{c}", schema[c], element, set(advertisers), changes)
     for found, ids in changes.values():
         emu.audiences.map_ids(found, action, ids)
-    emu.mappings.append(body)
+    emu.mappings.add(body, len(rows))
     return {}
 
 
