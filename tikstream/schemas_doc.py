@@ -26,8 +26,10 @@ MARKER: Final = "<!-- Written by hand from here on; python -m tikstream.schemas_
 TYPE_TEXT: Final[Mapping[str, str]] = {
     "audience_export": "Keeps a TikTok Custom Audience (customer file) in step with one audience: users who "
     "enter are appended, users who exit are removed, in batches of hashed-ID files (docs/architecture.md §4.1). "
-    "Needs a "
-    "`tiktok_signin` authorization. Example: [`examples/audience-export.yaml`](../examples/audience-export.yaml).",
+    "With `delivery: streaming`, a segment audience instead, through `/segment/mapping/` add and delete "
+    "requests within seconds (see Streaming audiences below). Needs a "
+    "`tiktok_signin` authorization. Examples: [`examples/audience-export.yaml`](../examples/audience-export.yaml), "
+    "[`examples/audience-streaming.yaml`](../examples/audience-streaming.yaml).",
     "app_events": "Sends one Events API 2.0 app event per trigger (docs/architecture.md §4.2). Takes an `events_token` "
     "or `tiktok_signin`. Example: [`examples/app-events.yaml`](../examples/app-events.yaml).",
     "web_events": "Sends one Events API 2.0 web (pixel) event per trigger (docs/architecture.md §4.2). Takes an "

@@ -73,6 +73,17 @@ DEVICE_ID_POLICY_TEXT = (
     "but the all-zero id, trimmed and lower-cased, as the peers do)."
 )
 
+DELIVERY_TEXT = (
+    "`file`: customer files uploaded, then APPEND/REMOVE in batches (`flush_*`). `streaming`: a segment "
+    "audience kept in step through `/segment/mapping/` add/delete requests (`stream_*`), within seconds."
+)
+STREAM_TEXT = (
+    "With `delivery: streaming`: a request is sent at `stream_batch_max` users or `stream_linger_ms` after "
+    "its first trigger, whichever comes first."
+)
+STREAM_OPTIONS: Final = frozenset({"stream_batch_max", "stream_linger_ms"})
+FILE_OPTIONS: Final = frozenset({"flush_interval_seconds", "flush_max_bytes", "flush_max_users", "retention_in_days"})
+
 
 def _duplicates(values: list[str]) -> list[str]:
     return sorted(v for v, n in Counter(values).items() if n > 1)
@@ -101,6 +112,7 @@ class AudienceExportJob(_Job):
     audience: Slug
     advertiser_id: Digits
     identifiers: Annotated[dict[RecordPath, CalculateType], Field(min_length=1)]
+    delivery: Annotated[Literal["file", "streaming"], Field(description=DELIVERY_TEXT)] = "file"
     existing_users: StrictBool = False
     audience_name_prefix: Annotated[str, Field(pattern=PREFIX_PATTERN)] = "tikstream"
     retention_in_days: Annotated[StrictInt, Field(ge=1, le=365)] | None = None
@@ -108,6 +120,21 @@ class AudienceExportJob(_Job):
     flush_interval_seconds: Annotated[StrictInt, Field(ge=1, le=86_400)] = 3600
     flush_max_bytes: Annotated[StrictInt, Field(ge=1024, le=1_000_000_000)] = 250_000_000
     flush_max_users: Annotated[StrictInt, Field(ge=1, le=10_000_000)] = 500_000
+    stream_batch_max: Annotated[StrictInt, Field(ge=1, le=10_000, description=STREAM_TEXT)] = 1000
+    stream_linger_ms: Annotated[StrictInt, Field(ge=0, le=3_600_000, description=STREAM_TEXT)] = 1000
+
+    @field_validator(*sorted(FILE_OPTIONS | STREAM_OPTIONS))
+    @classmethod
+    def _delivery_options(cls, value: object, info: ValidationInfo) -> object:
+        """An option of the other delivery, set to other than its default, would silently do nothing (defaults
+        pass, so a job dumped with every field parses again)."""
+        delivery = info.data.get("delivery", "file")
+        field = str(info.field_name)
+        wanted = "streaming" if field in STREAM_OPTIONS else "file"
+        if delivery != wanted and value != cls.model_fields[field].default:
+            raise ValueError(f"{value!r} has no effect: {field} only applies when delivery is {wanted!r}, "
+                             f"and delivery is {delivery!r}")
+        return value
 
     @property
     def audiences(self) -> tuple[str, ...]:

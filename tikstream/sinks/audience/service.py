@@ -20,14 +20,15 @@ from typing import Any
 
 from tikstream.sinks.audience.backfill import state_key
 from tikstream.sinks.audience.ops import AudienceRecord, Op
-from tikstream.sinks.audience.state import AudienceKafka, FileRef, WriterConsumer, ops_partition
+from tikstream.sinks.audience.pusher import SegmentWriter
+from tikstream.sinks.audience.state import AudienceKafka, FileRef, WriterCommits, WriterConsumer, ops_partition
 from tikstream.sinks.audience.writer import JobWriter
 from tikstream.supervise import Policy, Supervised, Supervisor
 from tikstream.tiktok.errors import PermanentError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["KafkaWriterStore", "TikTokAudienceApi", "WriterService"]
+__all__ = ["KafkaWriterStore", "TikTokAudienceApi", "Writer", "WriterService"]
 
 
 class TikTokAudienceApi:
@@ -58,6 +59,12 @@ class TikTokAudienceApi:
     def upload(self, calculate_type: str, data: bytes, filename: str) -> str:
         return str(self._client.upload_audience_file(self._token, self._adv, calculate_type, data, filename))
 
+    def create_segment(self, name: str) -> str:
+        return str(self._client.create_segment_audience(self._token, self._adv, name))
+
+    def mapping(self, body: dict[str, Any]) -> None:
+        self._client.segment_mapping(self._token, body)
+
 
 class KafkaWriterStore:
     """``WriterStore`` over the state and files topics; what it writes also goes into ``cache`` (the service's
@@ -66,6 +73,7 @@ class KafkaWriterStore:
     def __init__(self, kafka: AudienceKafka, cache: dict[str, bytes] | None = None) -> None:
         self._kafka = kafka
         self._cache = cache if cache is not None else {}
+        self._marks: dict[str, WriterCommits] = {}
 
     def put_audience(self, job_id: str, record: AudienceRecord) -> None:
         self._put(job_id, record.to_bytes())
@@ -80,8 +88,23 @@ class KafkaWriterStore:
     def read_file(self, ref: FileRef) -> bytes:
         return self._kafka.read_file(ref)
 
+    def mark_applied(self, job_id: str, offset: int) -> None:
+        """A streaming job's operation at ``offset`` was accepted by TikTok (``WriterCommits``); one commit
+        reader per job, kept while the store lives."""
+        marks = self._marks.get(job_id)
+        if marks is None:
+            marks = self._marks[job_id] = WriterCommits(self._kafka, job_id)
+        marks.mark(ops_partition(job_id, self._kafka.ops_partitions), offset)
 
-WriterFactory = Callable[[Callable[[list[Op]], None]], JobWriter]
+    def close(self) -> None:
+        for marks in self._marks.values():
+            marks.close()
+        self._marks.clear()
+
+
+Writer = JobWriter | SegmentWriter
+"""A job's single writer: customer files (``writer``) or streaming requests (``pusher``)."""
+WriterFactory = Callable[[Callable[[list[Op]], None]], Writer]
 
 
 class WriterService:
@@ -91,7 +114,7 @@ class WriterService:
         self._clock = clock
         self._on_pending = on_pending
         self._lock = threading.Lock()
-        self._writers: dict[str, JobWriter] = {}
+        self._writers: dict[str, Writer] = {}
         self._refs: dict[str, int] = {}
         self._orphans: dict[str, list[Op]] = {}
         self._owned: set[int] = set()
@@ -104,7 +127,7 @@ class WriterService:
         self._done_files: list[FileRef] = []
 
     # -- sinks ----------------------------------------------------------------------------------------------
-    def register(self, job_id: str, factory: WriterFactory) -> JobWriter:
+    def register(self, job_id: str, factory: WriterFactory) -> Writer:
         with self._lock:
             writer = self._writers.get(job_id)
             if writer is None:

@@ -26,7 +26,7 @@ from tikstream.errors import TikstreamError
 from tikstream.kafka.admin import COMPACTED, TopicSpec, ensure_topics
 from tikstream.kafka.consumer import GroupConsumer
 from tikstream.kafka.producer import Delivery, TrackedProducer, produce_and_wait
-from tikstream.kafka.reader import EndReader
+from tikstream.kafka.reader import Committed, EndReader
 
 __all__ = [
     "CHUNK_BYTES",
@@ -35,7 +35,9 @@ __all__ = [
     "FileRef",
     "KafkaStoreError",
     "OpRecord",
+    "WriterCommits",
     "WriterConsumer",
+    "applied_group",
     "ops_partition",
 ]
 
@@ -99,7 +101,7 @@ class AudienceKafka:
         self.config = dict(kafka_config)
         self.topics = AudienceTopics.for_group(group_id)
         ensure_topics(self.config, self.topics.specs())
-        self._timeout = timeout
+        self._timeout = self.timeout = timeout
         self._producer = TrackedProducer(self.config, {
             "enable.idempotence": True, "acks": "all", "linger.ms": 5, "message.max.bytes": MAX_MESSAGE_BYTES,
             "message.timeout.ms": 60_000})
@@ -173,6 +175,37 @@ class AudienceKafka:
         if len(chunks) != ref.count:
             raise KafkaStoreError(f"file {ref.file_id}: {ref.count - len(chunks)} chunks missing")
         return b"".join(chunks[i] for i in range(ref.count))
+
+
+def applied_group(kafka: AudienceKafka, job_id: str) -> str:
+    """The consumer group whose commit on the ops topic says how far one streaming job's requests were
+    accepted by TikTok: ``{group_id}.audience-writers.applied.{job_id}`` (never joined, only committed)."""
+    return f"{kafka.topics.writers_group}.applied.{job_id}"
+
+
+class WriterCommits:
+    """How far a streaming job's requests were accepted by TikTok, read from ``applied_group``: an operation
+    below the committed offset was accepted. Per job, not the writers group's own commits: those stop at the
+    first operation still pending of any job sharing the partition (a file job's audience may process for
+    hours). For one thread; close it."""
+
+    def __init__(self, kafka: AudienceKafka, job_id: str) -> None:
+        self._topic = kafka.topics.ops
+        self._reader = EndReader(kafka.config, applied_group(kafka, job_id), error=KafkaStoreError,
+                                 timeout=kafka.timeout)
+
+    def applied(self, partition: int, offset: int) -> bool:
+        """Whether the operation at ``offset`` of ``partition`` was accepted; raises ``KafkaStoreError``."""
+        done = self._reader.committed([(self._topic, partition)]).get((self._topic, partition))
+        return done is not None and done.offset is not None and done.offset > offset
+
+    def mark(self, partition: int, offset: int) -> None:
+        """Record that the job's operations up to ``offset`` were accepted (the job's writer calls this, in
+        order); raises ``KafkaStoreError``."""
+        self._reader.commit({(self._topic, partition): Committed(offset + 1)})
+
+    def close(self) -> None:
+        self._reader.close()
 
 
 class WriterConsumer:
