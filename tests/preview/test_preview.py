@@ -143,42 +143,17 @@ def test_the_json_document_has_exactly_the_documented_keys() -> None:
     assert all(set(d) == {"field", "reason"} for t in doc["triggers"] for d in t["dropped"])
 
 
-def test_a_streaming_audience_is_previewed_by_the_sinks_own_preview(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The streaming delivery's ``preview_streaming`` (a stand-in here, with its interface: ``(where, trigger)``
-    pairs in, requests and a note per trigger out) gives the requests and what each trigger left out."""
-    import types
-
-    from tikstream.preview.streaming import SINK_PREVIEW
-
-    seen: list[tuple[str, str]] = []
-
-    def preview_streaming(job: Any, triggers: list[tuple[str, Any]]) -> Any:
-        seen.extend((where, t.user_id) for where, t in triggers)
-        note = types.SimpleNamespace
-        return note(requests=[{"method": "POST", "path": "/segment/mapping/", "body": {"action": "add"}}],
-                    triggers=[note(routed=True, reason="", dropped=[note(field="user.phone", reason="invalid")]),
-                              note(routed=True, reason="no identifier: nothing to add", dropped=[])])
-
-    monkeypatch.setitem(sys.modules, SINK_PREVIEW, types.SimpleNamespace(preview_streaming=preview_streaming))
-    job = parse_job(AUDIENCE)
-    streaming = job.model_copy(update={"delivery": "streaming"})
+def test_a_streaming_audience_is_previewed_by_the_sinks_own_preview() -> None:
+    """A streaming audience gives the ``/segment/mapping/`` bodies of the audience sink's own preview, only for
+    the triggers the job routes, with what each trigger left out."""
+    streaming = parse_job({**AUDIENCE, "delivery": "streaming"})
     values = [record(1, audience="vip"), record(2, audience="other"), record(3, audience="vip")]
     report = preview_job(streaming, inputs(values))
     assert report.kind == "delivery: streaming"
-    assert seen == [("1", "u-1"), ("3", "u-3")]  # only what the job routes, with where it came from
-    assert [(r.path, r.body) for r in report.requests] == [("/segment/mapping/", {"action": "add"})]
-    assert [(d.field, d.reason) for d in report.triggers[0].dropped] == [("user.phone", "invalid")]
-    assert report.triggers[1].routed is False
-    assert report.triggers[2].notes == ["no identifier: nothing to add"]
-
-
-def test_without_the_streaming_delivery_its_preview_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tikstream.preview.streaming import SINK_PREVIEW
-
-    monkeypatch.setitem(sys.modules, SINK_PREVIEW, None)  # importing it fails
-    streaming = parse_job(AUDIENCE).model_copy(update={"delivery": "streaming"})
-    with pytest.raises(ConfigError, match=r"^preview of delivery: streaming is not available in this build$"):
-        preview_job(streaming, [])
+    assert [r.path for r in report.requests] == ["/segment/mapping/"]
+    body = report.requests[0].body
+    assert body["action"] == "add" and len(body["batch_data"]) == 2  # users 1 and 3; user 2 is not routed
+    assert [t.routed for t in report.triggers] == [True, False, True]
 
 
 def test_a_disabled_job_is_previewed_with_a_note() -> None:

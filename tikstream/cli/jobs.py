@@ -160,6 +160,12 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     kafka = settings.kafka_config()
     ensure_topics(kafka, own_topics(settings))
     current = read_config_topic(kafka, settings.config_topic)
+    changed = [f"{job.id}: {e}" for job in jobs for e in _change_errors(current.get(job.id), job)]
+    if changed:
+        for e in changed:
+            print(f"invalid: {e}", file=sys.stderr)
+        print("nothing published", file=sys.stderr)
+        return 1
     now = datetime.now(UTC)
     records = []
     for job in jobs:
@@ -169,6 +175,20 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     for job in jobs:
         print(f"applied {job.id} ({job.type})")
     return 0
+
+
+def _change_errors(record: Any, job: Any) -> list[Any]:
+    """What ``job`` may not change from the version on the config topic (``tikstream.jobs.changes``)."""
+    from tikstream.jobs.changes import change_errors
+    from tikstream.jobs.models import parse_job
+
+    if record is None or record.value is None:
+        return []
+    try:
+        previous = parse_job(record.value)
+    except JobConfigError:
+        return []  # the topic's version is invalid: nothing runs that could be contradicted
+    return change_errors(previous, job)
 
 
 def _existing_created_at(record: Any, parse: Any) -> datetime | None:

@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import Protocol
 
 from tikstream.errors import FieldError, JobConfigError
+from tikstream.jobs.changes import change_errors
 from tikstream.jobs.models import Job, parse_job
 from tikstream.metrics import Metrics
 
@@ -98,6 +99,9 @@ class JobRegistry:
             job = parse_job(rec.value or b"")
             if job.id != rec.key:
                 raise JobConfigError(rec.key, [_key_mismatch(rec.key, job.id)])
+            running = self._jobs.get(rec.key)
+            if running is not None and (changed := change_errors(running.job, job)):
+                raise JobConfigError(rec.key, changed)
         except JobConfigError as exc:
             self._rejections[rec.key] = Rejection(version, tuple(str(e) for e in exc.errors))
             self._metrics.config_rejected_total.inc()
