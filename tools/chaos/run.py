@@ -24,32 +24,26 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from emulator_proc import admin_url, running_emulator  # noqa: E402
-
-from tikstream.mapping.normalise import audience_id_value  # noqa: E402
+from verify import audiences_named, dlq_count, emulator_state, events_by_user, expected_members  # noqa: E402
 
 PY = sys.executable
 
 
 def log(msg: str) -> None:
     print(f"[chaos {time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=30) as r:
-        return orjson.loads(r.read())
 
 
 class Run:
@@ -157,34 +151,16 @@ class Run:
 
     # -- verification -----------------------------------------------------------------------------------
     def observed(self, base_url: str) -> tuple[set[str], int, int, list[dict[str, Any]]]:
-        state = get_json(admin_url(base_url, "state") + "?events=1&members=1&event_source_id=C4ABCDEF")
-        ids: dict[str, set[str]] = {}
-        for ev in state["events"].get("list", []):
-            ext = ev.get("user", {}).get("external_id")
-            ext = ext[0] if isinstance(ext, list) else ext
-            ids.setdefault(ext, set()).add(ev.get("event_id"))
+        state = emulator_state(admin_url(base_url, "state"), "?events=1&members=1&event_source_id=C4ABCDEF")
+        ids = events_by_user(state)
         distinct_ids_per_user = max((len(v) for v in ids.values()), default=0)
-        audiences = [a for a in state["audiences"] if "chaos_aud" in a.get("name", "")]
-        return set(ids), state["events"]["duplicates"], distinct_ids_per_user, audiences
+        return set(ids), state["events"]["duplicates"], distinct_ids_per_user, audiences_named(state, "chaos_aud")
 
     def expected_members(self) -> set[str]:
-        out = set()
-        for uid, member in self.members.items():
-            if member:
-                value, _ = audience_id_value("EMAIL_SHA256", self.emails[uid], None)
-                assert value is not None
-                out.add(value)
-        return out
+        return expected_members(self.members, self.emails)
 
     def dlq_count(self) -> int:
-        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"v-{uuid.uuid4().hex}"})
-        try:
-            md = c.list_topics(self.dlq, timeout=10).topics.get(self.dlq)
-            if md is None or md.error is not None:
-                return 0
-            return sum(c.get_watermark_offsets(TopicPartition(self.dlq, p), timeout=10)[1] for p in md.partitions)
-        finally:
-            c.close()
+        return dlq_count(self.bootstrap, self.dlq)
 
 
 def main() -> int:
