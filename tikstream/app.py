@@ -48,9 +48,14 @@ def default_sink_builders(audience: AudienceExport) -> dict[str, SinkBuilder]:
     }
 
 
+# a deleted job's tombstone stays readable for 7 days (the broker's default is 1): instances that see it clean up
+# after the job (docs/architecture.md §2)
+CONFIG_TOPIC_CONFIG = {**COMPACTED, "delete.retention.ms": str(7 * 24 * 3600 * 1000)}
+
+
 def own_topics(settings: Settings) -> list[TopicSpec]:
     dlq = {"max.message.bytes": str(DLQ_MAX_MESSAGE_BYTES)}
-    return [TopicSpec(settings.config_topic, 1, COMPACTED), TopicSpec(settings.dlq_topic, 3, dlq),
+    return [TopicSpec(settings.config_topic, 1, CONFIG_TOPIC_CONFIG), TopicSpec(settings.dlq_topic, 3, dlq),
             members_topic_spec(settings.group_id)]
 
 
