@@ -35,8 +35,9 @@ from confluent_kafka.cimpl import NewTopic
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from emulator_proc import admin_url, running_emulator  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from verify import audiences_named, dlq_count, emulator_state, events_by_user, expected_members  # noqa: E402
 
 PY = sys.executable

@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from typing import Final
 
 from tikstream.errors import TikstreamError
-from tikstream.kafka.admin import COMPACTED, TopicAdmin, TopicSpec, ensure_topics
+from tikstream.kafka.admin import COMPACTED, TopicSpec, ensure_topics
 from tikstream.kafka.consumer import GroupConsumer
 from tikstream.kafka.producer import Delivery, TrackedProducer, produce_and_wait
 from tikstream.kafka.reader import EndReader
+from tikstream.kafka.retention import TopicAdmin
 
 __all__ = [
     "CHUNK_BYTES",
