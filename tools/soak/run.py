@@ -99,11 +99,17 @@ def consumer_lag(metrics_url: str) -> int:
                    if line.startswith("tikstream_consumer_lag{")))
 
 
+def busiest() -> list[str]:
+    """The machine's busiest processes now (CPU %, command line cut short): what else ran."""
+    out = subprocess.run(["ps", "-eo", "pcpu,args", "--sort=-pcpu"], capture_output=True, text=True).stdout
+    return [" ".join(line.split())[:110] for line in out.splitlines()[1:9]]
+
+
 def machine() -> dict[str, Any]:
     mem = next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal:"))
     return {"cpus": os.cpu_count(), "ram_gib": round(int(mem.split()[1]) / 1024 / 1024, 1),
             "platform": platform.platform(), "python": platform.python_version(),
-            "loadavg_at_start": os.getloadavg()}
+            "loadavg_at_start": os.getloadavg(), "busiest_at_start": busiest()}
 
 
 class Soak:
@@ -249,7 +255,7 @@ def main() -> int:
             since, cpu = soak.sample(tick * INTERVAL, state_url, since, cpu)
             s = soak.samples[-1]
             log(f"t={s.t:.0f}s rss={s.rss_mib}MiB threads={s.threads} fds={s.fds} lag={s.lag} "
-                f"events={s.events} p99={s.p99_s} cpu={s.cpu_pct}%")
+                f"events={s.events} p99={s.p99_s} cpu={s.cpu_pct}% load={s.loadavg:.1f}")
             tick += 1
             if soak.loading and time.monotonic() - started >= args.seconds:
                 stop.set()
@@ -278,6 +284,7 @@ def main() -> int:
                     and code == 0)
     summary = summarize(soak.samples)
     host["loadavg_at_end"] = os.getloadavg()
+    host["busiest_at_end"] = busiest()
     host["note"] = args.note
     result = {"soak": {"seconds": args.seconds, "rate_per_s": args.rate, "throttle_rate": args.throttle_rate,
                        "error_rate": args.error_rate, "sample_interval_s": INTERVAL,
