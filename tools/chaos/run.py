@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import random
 import signal
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +37,7 @@ from emulator_proc import admin_url, running_emulator  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from verify import audiences_named, dlq_count, emulator_state, events_by_user, expected_members  # noqa: E402
+from workspace import Workspace  # noqa: E402
 
 PY = sys.executable
 
@@ -50,12 +49,9 @@ def log(msg: str) -> None:
 class Run:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        rid = uuid.uuid4().hex[:8]
-        self.bootstrap = f"127.0.0.1:{os.environ.get('KAFKA_PORT') or 9092}"
-        self.triggers, self.config, self.dlq, self.group = (f"chaos-triggers-{rid}", f"chaos-jobs-{rid}",
-                                                             f"chaos-dlq-{rid}", f"chaos-{rid}")
-        self.work = ROOT / ".cache" / "chaos" / rid
-        self.work.mkdir(parents=True, exist_ok=True)
+        self.ws = ws = Workspace.new("chaos")
+        self.bootstrap, self.triggers, self.config, self.dlq, self.group, self.work = (
+            ws.bootstrap, ws.triggers, ws.config, ws.dlq, ws.group, ws.work)
         self.instances: list[subprocess.Popen[bytes] | None] = []
         self.expected_web: set[str] = set()  # sha256(user_id) of web enter triggers
         self.members: dict[str, bool] = {}  # audience user -> member after its last trigger
@@ -66,10 +62,7 @@ class Run:
 
     # -- set-up -----------------------------------------------------------------------------------------
     def env(self, base_url: str) -> dict[str, str]:
-        return {**os.environ, "TIKSTREAM_BOOTSTRAP_SERVERS": self.bootstrap, "TIKSTREAM_TRIGGER_TOPICS": self.triggers,
-                "TIKSTREAM_CONFIG_TOPIC": self.config, "TIKSTREAM_DLQ_TOPIC": self.dlq,
-                "TIKSTREAM_GROUP_ID": self.group, "TIKSTREAM_TIKTOK_BASE_URL": base_url,
-                "TIKSTREAM_AUTH_FILE": str(ROOT / "examples" / "auth.json"), "TIKSTREAM_HTTP_PORT": "0"}
+        return self.ws.env(base_url)
 
     def setup(self, base_url: str) -> None:
         admin = AdminClient({"bootstrap.servers": self.bootstrap})

@@ -29,7 +29,6 @@ import sys
 import threading
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,7 @@ from analysis import Sample, latency_window, summarize  # noqa: E402
 from emulator_proc import admin_url, running_emulator  # noqa: E402
 from plot import svg  # noqa: E402
 from verify import audiences_named, dlq_count, emulator_state, expected_members, unique_by_source  # noqa: E402
+from workspace import Workspace  # noqa: E402
 
 PY = sys.executable
 INTERVAL = 10.0
@@ -115,12 +115,8 @@ def machine() -> dict[str, Any]:
 class Soak:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        rid = uuid.uuid4().hex[:8]
-        self.bootstrap = f"127.0.0.1:{os.environ.get('KAFKA_PORT') or 9092}"
-        self.triggers, self.config, self.dlq, self.group = (f"soak-triggers-{rid}", f"soak-jobs-{rid}",
-                                                             f"soak-dlq-{rid}", f"soak-{rid}")
-        self.work = ROOT / ".cache" / "soak" / rid
-        self.work.mkdir(parents=True, exist_ok=True)
+        self.ws = ws = Workspace.new("soak")
+        self.bootstrap, self.triggers, self.dlq, self.work = ws.bootstrap, ws.triggers, ws.dlq, ws.work
         self.http_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.expected = dict.fromkeys(SOURCES.values(), 0)
@@ -131,11 +127,7 @@ class Soak:
         self.loading = True
 
     def env(self, base_url: str) -> dict[str, str]:
-        return {**os.environ, "TIKSTREAM_BOOTSTRAP_SERVERS": self.bootstrap, "TIKSTREAM_TRIGGER_TOPICS": self.triggers,
-                "TIKSTREAM_CONFIG_TOPIC": self.config, "TIKSTREAM_DLQ_TOPIC": self.dlq,
-                "TIKSTREAM_GROUP_ID": self.group, "TIKSTREAM_TIKTOK_BASE_URL": base_url,
-                "TIKSTREAM_AUTH_FILE": str(ROOT / "examples" / "auth.json"),
-                "TIKSTREAM_HTTP_PORT": str(self.http_port), "TIKSTREAM_STATE_DIR": str(self.work / "state")}
+        return self.ws.env(base_url, http_port=str(self.http_port), state_dir=str(self.work / "state"))
 
     def start(self, base_url: str) -> None:
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
