@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -37,7 +36,7 @@ from emulator_proc import admin_url, running_emulator  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from verify import audiences_named, dlq_count, emulator_state, events_by_user, expected_members  # noqa: E402
-from workspace import Workspace  # noqa: E402
+from workspace import Workspace, paced_load  # noqa: E402
 
 PY = sys.executable
 
@@ -92,33 +91,24 @@ class Run:
 
     # -- load and faults --------------------------------------------------------------------------------
     def produce(self, stop: threading.Event) -> None:
-        p = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 20, "enable.idempotence": True,
-                      "message.timeout.ms": 300000})
         rng = random.Random(7)
-        n = 0
-        start = time.monotonic()
         pool = max(200, self.args.rate // 2)
-        while not stop.is_set():
-            due = int((time.monotonic() - start) * self.args.rate)
-            while n < due:
-                if n % 2 == 0:
-                    uid = f"w-{n}"
-                    rec = {"audience": "chaos_web", "event": "enter", "user_id": uid, "ts": 1_800_000_000 + n,
-                           "user": {"email": f"{uid}@example.com", "page": "https://shop.example/x", "total": n % 50}}
-                    self.expected_web.add(hashlib.sha256(uid.encode()).hexdigest())
-                else:
-                    uid = f"a-{rng.randrange(pool)}"
-                    event = "enter" if rng.random() < 0.7 else "exit"
-                    self.emails[uid] = f"{uid}@example.com"
-                    rec = {"audience": "chaos_aud", "event": event, "user_id": uid, "ts": 1_800_000_000 + n,
-                           "user": {"email": self.emails[uid]}}
-                    self.members[uid] = event == "enter"
-                p.produce(self.triggers, key=uid.encode(), value=orjson.dumps(rec))
-                p.poll(0)
-                n += 1
-            time.sleep(0.02)
-        assert p.flush(300) == 0, "the load generator could not deliver its triggers"
-        self.produced = n
+
+        def record(n: int) -> tuple[str, dict[str, Any]]:
+            if n % 2 == 0:
+                uid = f"w-{n}"
+                self.expected_web.add(hashlib.sha256(uid.encode()).hexdigest())
+                return uid, {"audience": "chaos_web", "event": "enter", "user_id": uid, "ts": 1_800_000_000 + n,
+                             "user": {"email": f"{uid}@example.com", "page": "https://shop.example/x",
+                                      "total": n % 50}}
+            uid = f"a-{rng.randrange(pool)}"
+            event = "enter" if rng.random() < 0.7 else "exit"
+            self.emails[uid] = f"{uid}@example.com"
+            self.members[uid] = event == "enter"
+            return uid, {"audience": "chaos_aud", "event": event, "user_id": uid, "ts": 1_800_000_000 + n,
+                         "user": {"email": self.emails[uid]}}
+
+        self.produced = paced_load(self.bootstrap, self.triggers, self.args.rate, stop, record)
 
     def faults(self, stop: threading.Event, base_url: str) -> None:
         rng = random.Random(11)

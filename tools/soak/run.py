@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -44,7 +43,7 @@ from analysis import Sample, latency_window, summarize  # noqa: E402
 from emulator_proc import admin_url, running_emulator  # noqa: E402
 from plot import svg  # noqa: E402
 from verify import audiences_named, dlq_count, emulator_state, expected_members, unique_by_source  # noqa: E402
-from workspace import Workspace  # noqa: E402
+from workspace import Workspace, paced_load  # noqa: E402
 
 PY = sys.executable
 INTERVAL = 10.0
@@ -168,21 +167,9 @@ class Soak:
                               "currency": "USD", "order": f"{n}:{ms}"}}
 
     def produce(self, stop: threading.Event) -> None:
-        p = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 5, "enable.idempotence": True,
-                      "message.timeout.ms": 300000})
         rng = random.Random(7)
-        n = 0
-        start = time.monotonic()
-        while not stop.is_set():
-            due = int((time.monotonic() - start) * self.args.rate)
-            while n < due:
-                key, rec = self.trigger(n, rng)
-                p.produce(self.triggers, key=key.encode(), value=orjson.dumps(rec))
-                n += 1
-            p.poll(0)
-            time.sleep(0.01)
-        assert p.flush(300) == 0, "the load generator could not deliver its triggers"
-        self.produced = n
+        self.produced = paced_load(self.bootstrap, self.triggers, self.args.rate, stop,
+                                   lambda n: self.trigger(n, rng))
 
     # -- sampling ---------------------------------------------------------------------------------------
     def sample(self, t: float, state_url: str, since: float, cpu_before: float) -> tuple[float, float]:
