@@ -108,6 +108,7 @@ class WriterService:
         self._owned: set[int] = set()
         self._state: dict[str, bytes] = {}
         self._inflight: dict[int, dict[int, bool]] = {}
+        self._job_of: dict[int, dict[int, str]] = {}  # partition -> offset -> job, of operations not applied
         self._committed: dict[int, int] = {}
         self._stop = threading.Event()
         self._thread: Supervised | None = None
@@ -167,7 +168,11 @@ class WriterService:
                 self._step_writers()
                 self._commit(consumer)
         finally:
-            consumer.close()
+            try:
+                if self._to_delete:  # what this run committed: deleted now, so its files are not left behind
+                    self._cleanup()
+            finally:
+                consumer.close()
 
     def _dispatch(self, partition: int, offset: int, job_id: str, value: bytes) -> None:
         inflight = self._inflight.setdefault(partition, {})
@@ -178,6 +183,7 @@ class WriterService:
             inflight[offset] = True
             return
         inflight[offset] = False
+        self._job_of.setdefault(partition, {})[offset] = op.job_id
         with self._lock:
             writer = self._writers.get(op.job_id)
             if writer is None:
@@ -186,15 +192,24 @@ class WriterService:
                 writer.enqueue(op)
 
     def _drop_deleted(self) -> None:
-        """Operations waiting for a job the registry has seen deleted: nothing will apply them; let them go."""
+        """Operations of a job the registry has seen deleted and no writer here applies (never registered, or
+        its sink closed): nothing will apply them; mark them done so the partition's commit goes on."""
+        pending = {job_id for jobs in self._job_of.values() for job_id in jobs.values()}
+        if not pending:
+            return
         with self._lock:
-            gone = [job_id for job_id in self._orphans if self._is_deleted(job_id)]
-            ops = [(job_id, op) for job_id in gone for op in self._orphans.pop(job_id)]
-        for job_id, op in ops:
-            self._inflight.setdefault(ops_partition(job_id, self.kafka.ops_partitions), {})[op.offset] = True
-        if ops:
+            gone = {job_id for job_id in pending if job_id not in self._writers and self._is_deleted(job_id)}
+            for job_id in gone:
+                self._orphans.pop(job_id, None)
+        dropped = 0
+        for partition, jobs in self._job_of.items():
+            for offset in [o for o, job_id in jobs.items() if job_id in gone]:
+                self._inflight.setdefault(partition, {})[offset] = True
+                del jobs[offset]
+                dropped += 1
+        if dropped:
             log.info("pending audience operations of deleted jobs dropped",
-                     extra={"jobs": gone, "operations": len(ops)})
+                     extra={"jobs": sorted(gone), "operations": dropped})
 
     def _step_writers(self) -> None:
         with self._lock:
@@ -211,9 +226,11 @@ class WriterService:
         still = {op.offset for op in writer.queue} if writer is not None else set()
         inflight = self._inflight.setdefault(partition, {})
         done = self._done_files.setdefault(partition, [])
+        jobs = self._job_of.get(partition, {})
         for op in ops:
             if op.offset >= 0 and op.offset not in still:
                 inflight[op.offset] = True
+                jobs.pop(op.offset, None)
                 done.extend((op.offset, ref) for f in op.files if (ref := f.ref) is not None)
 
     def _commit(self, consumer: WriterConsumer) -> None:
@@ -277,6 +294,7 @@ class WriterService:
                 del self._orphans[job_id]
         for p in partitions:
             self._inflight.pop(p, None)
+            self._job_of.pop(p, None)
             committed = self._committed.pop(p, -1)
             # the new owner applies again what was not committed, with its files; the rest is cleaned up here
             self._done_files[p] = [(o, ref) for o, ref in self._done_files.get(p, []) if o < committed]

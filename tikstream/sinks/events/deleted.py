@@ -24,6 +24,7 @@ retention of tombstones of 7 days (docs/architecture.md §2).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 ERROR_CLASS = "job_deleted"
 BATCH = 500
+RETRY_SECONDS = 30.0  # after a reader failed
 
 
 @dataclass(slots=True)
@@ -55,20 +57,23 @@ class DeletedJobSweep:
     """Sweeps the parked records of deleted jobs; ``sync`` and ``poll`` are called from the poll-loop thread."""
 
     def __init__(self, kafka_config: Mapping[str, str], topic: str, dlq_topic: str, metrics: Metrics,
-                 supervisor: Supervisor, *, dlq: Callable[[], DeadLetterWriter] | None = None) -> None:
+                 supervisor: Supervisor, *, dlq: Callable[[], DeadLetterWriter] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._kafka, self.topic, self._supervisor = dict(kafka_config), topic, supervisor
         self._new_dlq = dlq or (lambda: DeadLetterWriter(self._kafka, dlq_topic, metrics))
         self._dlq: DeadLetterWriter | None = None
         self._active: dict[str, _Sweep] = {}
         self._done: set[tuple[str, str]] = set()  # (job id, tombstone version) swept by this process
         self._topic_exists: bool | None = None
+        self._retry_at: dict[str, float] = {}
+        self._clock = clock
 
     def sync(self, deleted: Mapping[str, str], is_deleted: Callable[[str], bool], busy: Collection[str]) -> None:
         """Start a sweep for each job in ``deleted`` (job id -> tombstone version) that ``is_deleted`` confirms,
         has no sink here (``busy``) and was not swept by this process."""
         for job_id, version in deleted.items():
             if (job_id in self._active or (job_id, version) in self._done or job_id in busy
-                    or not is_deleted(job_id)):
+                    or self._retry_at.get(job_id, 0.0) > self._clock() or not is_deleted(job_id)):
                 continue
             if not self._has_topic():
                 self._done.add((job_id, version))  # nothing was ever parked
@@ -108,6 +113,10 @@ class DeletedJobSweep:
                 self._dead_letter(dlq, sweep.job_id, rec)
             sweep.waiting = records
             if not records and sweep.reader.finished:
+                if getattr(sweep.reader, "failed", False):  # reported by its supervisor; tried again later
+                    self._retry_at[sweep.job_id] = self._clock() + RETRY_SECONDS
+                    self._end(sweep, swept=False)
+                    continue
                 log.info("parked records of a deleted job dead-lettered",
                          extra={"job": sweep.job_id, "records": sweep.swept})
                 self._end(sweep, swept=True)
