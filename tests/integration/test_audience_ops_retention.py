@@ -177,8 +177,12 @@ def test_an_old_ops_topic_gets_unlimited_retention_at_start(env: Env) -> None:
     kafka = env.audience_kafka()
     try:
         resource = ConfigResource("TOPIC", topic)
-        config = admin.describe_configs([resource])[resource].result(30)
-        assert config["retention.ms"].value == "-1" and config["retention.bytes"].value == "-1"
+
+        def unlimited() -> bool:  # the broker applies a change through its metadata log: shortly after
+            config = admin.describe_configs([resource])[resource].result(30)
+            return bool(config["retention.ms"].value == "-1" and config["retention.bytes"].value == "-1")
+
+        wait_for(unlimited, 10, "retention -1 on the old ops topic")
     finally:
         kafka.close()
 

@@ -105,6 +105,7 @@ class WriterService:
         self._writers: dict[str, JobWriter] = {}
         self._refs: dict[str, int] = {}
         self._orphans: dict[str, list[Op]] = {}
+        self._closed: list[tuple[str, JobWriter]] = []  # writers unregistered, their queues not yet taken back
         self._owned: set[int] = set()
         self._state: dict[str, bytes] = {}
         self._inflight: dict[int, dict[int, bool]] = {}
@@ -139,8 +140,7 @@ class WriterService:
                 writer = self._writers.pop(job_id, None)
                 if writer is not None:
                     writer.close()
-                    if writer.queue:  # not applied: kept for a later sink of the job, or dropped if deleted
-                        self._orphans.setdefault(job_id, [])[:0] = list(writer.queue)
+                    self._closed.append((job_id, writer))  # its queue goes back to the orphans (writer thread)
 
     def start(self, supervisor: Supervisor) -> None:
         """Start the writer thread, supervised with policy RESTART (see ``_run``)."""
@@ -194,6 +194,11 @@ class WriterService:
     def _drop_deleted(self) -> None:
         """Operations of a job the registry has seen deleted and no writer here applies (never registered, or
         its sink closed): nothing will apply them; mark them done so the partition's commit goes on."""
+        with self._lock:
+            closed, self._closed = self._closed, []
+            for job_id, writer in closed:  # not applied: kept for a later sink of the job, or dropped below
+                if writer.queue and job_id not in self._writers and self.owns(job_id):
+                    self._orphans.setdefault(job_id, [])[:0] = list(writer.queue)
         pending = {job_id for jobs in self._job_of.values() for job_id in jobs.values()}
         if not pending:
             return
