@@ -44,6 +44,15 @@ def test_goals(samples: list[Sample], failed: set[str]) -> None:
     assert summary["short"] is False and summary["steady_from_s"] == 120.0
 
 
+def test_a_short_spike_of_threads_and_descriptors_is_not_growth() -> None:
+    samples = run()
+    spike = samples[60]
+    samples[60] = Sample(spike.t, spike.rss_mib, spike.threads + 15, spike.fds + 24, 5, 1000, 0.1, 0.4, 0.4, True)
+    summary = summarize(samples)
+    assert summary["goals"]["threads_flat"] and summary["goals"]["fds_flat"]
+    assert summary["threads_spread"] == 15 and summary["fds_spread"] == 24  # reported all the same
+
+
 def test_growth_is_measured_from_the_end_of_the_warm_up() -> None:
     warm = [Sample(t * 10.0, 50.0 + t * 5, 30, 40, 0, 100, 0.1, 0.2, 0.3, True) for t in range(1, 12)]
     steady = run(rss=110.0)
