@@ -47,9 +47,12 @@ class AudienceExport:
     """The audience export of one process: ``build`` is the ``audience_export`` sink builder."""
 
     def __init__(self, kafka_config: Mapping[str, str], group_id: str, trigger_topics: Sequence[str],
-                 metrics: Metrics, supervisor: Supervisor) -> None:
+                 metrics: Metrics, supervisor: Supervisor,
+                 is_deleted: Callable[[str], bool] = lambda job_id: False) -> None:
+        """``is_deleted``: whether the config registry has seen a job deleted (``JobRegistry.is_deleted``); the
+        writer service drops such a job's pending operations."""
         self._kafka_config, self._group_id, self._metrics = dict(kafka_config), group_id, metrics
-        self._supervisor = supervisor
+        self._supervisor, self._is_deleted = supervisor, is_deleted
         self.membership: MembershipRecorder = build_recorder(kafka_config, group_id, trigger_topics)
         self._lock = threading.Lock()
         self._service: WriterService | None = None
@@ -68,7 +71,7 @@ class AudienceExport:
                     metrics.audience_pending_files.labels(job_id).set(n)
 
                 self._service = WriterService(AudienceKafka(self._kafka_config, self._group_id),
-                                              on_pending=on_pending)
+                                              on_pending=on_pending, is_deleted=self._is_deleted)
                 self._service.start(self._supervisor)
             self._users += 1
             return self._service

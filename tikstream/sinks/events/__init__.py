@@ -19,4 +19,5 @@ Read in this order:
 - ``park.py``         the sink's side of parking: held items to parked records and back.
 - ``parking.py``      where a paused job's records wait and how they are read back in order.
 - ``parked_topic.py`` the parked-records topic ``{group_id}.parked``: name, record format, Kafka mechanics.
+- ``deleted.py``      parked records of a deleted job: to the DLQ (``job_deleted``), tombstoned, committed.
 """
