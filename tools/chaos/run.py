@@ -38,6 +38,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 from emulator_proc import admin_url, running_emulator  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timeline import Timeline, profile, summary  # noqa: E402
+
 from tikstream.mapping.normalise import audience_id_value  # noqa: E402
 
 PY = sys.executable
@@ -221,18 +224,22 @@ def main() -> int:
         stop.set()
         for t in threads:
             t.join()
-        load_end = time.monotonic()
+        load_end, load_end_wall = time.monotonic(), time.time()
         log(f"produced {run.produced} triggers; {run.kills} kills; waiting for convergence")
         want_members = run.expected_members()
         deadline = load_end + args.settle
+        timeline = Timeline()
         while True:
             seen, dups, ids_per_user, audiences = run.observed(base_url)
             members = set(audiences[0].get("members", [])) if len(audiences) == 1 else set()
+            timeline.add(time.monotonic() - load_end, len(run.expected_web - seen), len(members ^ want_members))
             done = run.expected_web <= seen and members == want_members
             if done or time.monotonic() > deadline:
                 break
             time.sleep(1.0)
         recovered = time.monotonic() - load_end
+        full_profile = profile(admin_url(base_url, ""), load_end_wall, run.work, timeline)
+        (run.work / "profile.json").write_bytes(orjson.dumps(full_profile, option=orjson.OPT_INDENT_2))
         codes = []
         for proc in run.instances:
             if proc is not None:
@@ -246,7 +253,7 @@ def main() -> int:
             "audience_members_expected": len(want_members), "audience_members_actual": len(members),
             "audience_exact": members == want_members, "dlq_records": run.dlq_count(), "kills": run.kills,
             "broker_restarted": run.broker_restarted, "seconds_to_converge_after_load": round(recovered, 1),
-            "instance_exit_codes": codes,
+            "instance_exit_codes": codes, "profile": summary(full_profile),
         }
         print(orjson.dumps(figures, option=orjson.OPT_INDENT_2).decode())
         if args.out:
