@@ -153,7 +153,7 @@ def _build(version: JobVersion, ctx: SinkContext, service: WriterService, releas
         backfill = (_backfill(job, version.created_at, ctx, reader, store, writer_store.put_backfill)
                     if job.existing_users else None)
         return JobWriter(job.id, job.audience_name_prefix, job.audience, api, writer_store, applied,
-                         on_state=on_state, backfill=backfill)
+                         on_state=on_state, backfill=backfill, read_files=writer_store.read_files)
 
     writer = service.register(job.id, factory)
     counts = IdentifierCounts(sorted(set(job.identifiers.values())))

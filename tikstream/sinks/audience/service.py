@@ -80,6 +80,9 @@ class KafkaWriterStore:
     def read_file(self, ref: FileRef) -> bytes:
         return self._kafka.read_file(ref)
 
+    def read_files(self, refs: list[FileRef]) -> dict[str, bytes]:
+        return self._kafka.read_files(refs)
+
 
 WriterFactory = Callable[[Callable[[list[Op]], None]], JobWriter]
 
@@ -213,6 +216,8 @@ class WriterService:
         return KafkaWriterStore(self.kafka, self._state)
 
     def _assigned(self, partitions: list[int]) -> None:
+        if not partitions:  # a cooperative rebalance that brought nothing here
+            return
         state = self.kafka.read_state()
         self._state.clear()
         self._state.update(state)

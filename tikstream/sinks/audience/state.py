@@ -161,15 +161,26 @@ class AudienceKafka:
 
     def read_file(self, ref: FileRef) -> bytes:
         """Reassemble a stored file; raises ``KafkaStoreError`` when a chunk is gone."""
+        return self.read_files([ref])[ref.file_id]
+
+    def read_files(self, refs: Iterable[FileRef]) -> dict[str, bytes]:
+        """Reassemble stored files with one reader (file id -> content); ``KafkaStoreError`` when a chunk of
+        one is gone."""
+        out: dict[str, bytes] = {}
+        with self._reader() as reader:
+            for ref in refs:
+                out[ref.file_id] = self._read_one(reader, ref)
+        return out
+
+    def _read_one(self, reader: EndReader, ref: FileRef) -> bytes:
         wanted = {f"{ref.file_id}:{seq}".encode(): seq for seq in range(ref.count)}
         chunks: dict[int, bytes] = {}
-        with self._reader() as reader:
-            for rec in reader.read(self.topics.files, {ref.partition: ref.offset}):
-                seq = wanted.get(rec.key or b"")
-                if seq is not None and rec.value is not None:
-                    chunks[seq] = rec.value
-                if len(chunks) == ref.count:
-                    break
+        for rec in reader.read(self.topics.files, {ref.partition: ref.offset}):
+            seq = wanted.get(rec.key or b"")
+            if seq is not None and rec.value is not None:
+                chunks[seq] = rec.value
+            if len(chunks) == ref.count:
+                break
         if len(chunks) != ref.count:
             raise KafkaStoreError(f"file {ref.file_id}: {ref.count - len(chunks)} chunks missing")
         return b"".join(chunks[i] for i in range(ref.count))
@@ -182,9 +193,12 @@ class WriterConsumer:
     def __init__(self, kafka: AudienceKafka, on_assign: Callable[[list[int]], None],
                  on_revoke: Callable[[list[int]], None]) -> None:
         self._topic = kafka.topics.ops
+        # cooperative-sticky: an instance that joins or dies moves only the partitions it brings or held; the
+        # other writers keep theirs through the rebalance (eager, every member stopped and re-read its queue
+        # at each of the chaos run's kills and the writers group hardly ever settled)
         self._consumer = GroupConsumer(kafka.config, kafka.topics.writers_group, {
             "auto.offset.reset": "earliest", "session.timeout.ms": 10_000, "heartbeat.interval.ms": 1_000,
-            "max.poll.interval.ms": 600_000})
+            "max.poll.interval.ms": 600_000, "partition.assignment.strategy": "cooperative-sticky"})
         self._consumer.subscribe([self._topic], on_assign=lambda ps: on_assign([p for _, p in ps]),
                                  on_revoke=lambda ps: on_revoke([p for _, p in ps]))
 

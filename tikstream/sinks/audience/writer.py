@@ -9,8 +9,11 @@ Rules (docs/architecture.md §4.1, docs/tiktok-api.md §2.4-§2.6):
 
 - no audience yet: leading REMOVEs are done (nobody to remove); the leading APPENDs (≤ 50 file paths)
   create the audience;
-- otherwise, before each update, ``get`` must report the audience valid (polled with capped backoff); then
-  the leading operations of one action (≤ 50 file paths) go in one ``update``;
+- otherwise, before each update, ``get`` must report the audience valid (polled every 0.5 s at first, then
+  less often, at least every ``READY_POLL_CAP`` seconds); then the leading operations of one action (≤ 50 file
+  paths) go in one ``update``;
+- with ``read_files``, a head of the queue that alternates between APPEND and REMOVE more than once is first
+  merged into its net effect (``merge``): one processing wait for the whole backlog instead of one each;
 - ``AudienceBusyError``: poll again later; ``AudienceTooSmallError``: state ``failing``, retried after
   ``too_small_retry`` seconds, never dropped; 40910 (expired ``file_path``): the files are uploaded again from
   their content in Kafka and the call is repeated; other errors: ``failing`` and retried with backoff.
@@ -31,7 +34,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from tikstream.sinks.audience.backfill import Backfill
+from tikstream.sinks.audience.backfill import BATCH_PREFIX, Backfill
+from tikstream.sinks.audience.files import MAX_FILE_BYTES
+from tikstream.sinks.audience.merge import MERGED_PREFIX, MIN_RUNS, candidates, merged_batch_id, plan, runs
 from tikstream.sinks.audience.ops import AudienceRecord, Op, UploadedFile
 from tikstream.sinks.audience.state import FileRef
 from tikstream.tiktok.errors import (
@@ -48,6 +53,10 @@ __all__ = ["MAX_PATHS_PER_CALL", "STATES", "AudienceApi", "JobWriter", "WriterSt
 MAX_PATHS_PER_CALL: Final = 50  # TikTok recommends fewer than 50 file paths per request (§2.1)
 FILE_EXPIRED: Final = 40910
 STATES: Final = ("creating", "processing", "ready", "failing")
+READY_POLL_CAP: Final = 5.0
+"""Longest wait between two ``get`` calls while the audience processes: TikTok's processing takes minutes
+and the emulator's seconds; a poll every few seconds keeps the wait short without flooding ``get``."""
+MERGE_RETRY: Final = 30.0  # after a failed read of stored files or an expired merged file, merging waits this long
 
 
 class AudienceApi(Protocol):
@@ -72,9 +81,10 @@ class Backoff:
     first: float = 0.5
     cap: float = 30.0
     current: float = 0.0
+    factor: float = 2.0
 
     def next(self) -> float:
-        self.current = self.first if self.current == 0 else min(self.cap, self.current * 2)
+        self.current = self.first if self.current == 0 else min(self.cap, self.current * self.factor)
         return self.current
 
     def reset(self) -> None:
@@ -88,7 +98,8 @@ class JobWriter:
     def __init__(self, job_id: str, name_prefix: str, audience: str, api: Callable[[], AudienceApi],
                  store: WriterStore, on_applied: Callable[[list[Op]], None], *,
                  wall: Callable[[], float] = time.time, too_small_retry: float = 300.0,
-                 on_state: Callable[[str], None] | None = None, backfill: Backfill | None = None) -> None:
+                 on_state: Callable[[str], None] | None = None, backfill: Backfill | None = None,
+                 read_files: Callable[[list[FileRef]], dict[str, bytes]] | None = None) -> None:
         self.job_id, self._prefix, self._audience = job_id, name_prefix, audience
         self._api, self._store, self._on_applied = api, store, on_applied
         self._wall, self._too_small_retry, self._on_state = wall, too_small_retry, on_state
@@ -100,8 +111,12 @@ class JobWriter:
         self.last_success: float | None = None
         self._valid_seen = False
         self._next_at = 0.0
-        self._backoff = Backoff()
+        self._backoff = Backoff()  # after a failure
+        self._poll = Backoff(0.5, READY_POLL_CAP, factor=1.5)  # waiting for the audience to be ready
         self.backfill = backfill
+        self._read_files = read_files
+        self._merged: dict[str, tuple[Op, ...]] = {}  # merged batch id -> the originals it stands for
+        self._merge_after = 0.0
 
     # -- feeding --------------------------------------------------------------------------------------------
     def load(self, record: AudienceRecord | None, backfill: bytes | None = None) -> None:
@@ -117,6 +132,7 @@ class JobWriter:
     def forget(self) -> None:
         """This instance no longer owns the job: drop queued operations (the new owner reads them again)."""
         self.queue.clear()
+        self._merged.clear()
         self._next_at = 0.0
         if self.backfill is not None:
             self.backfill.forget()
@@ -147,7 +163,9 @@ class JobWriter:
             self._valid_seen = False
             self._set_state("processing")
             self.last_error = str(exc)
-            self._next_at = now + self._backoff.next()
+            self._next_at = now + self._poll.next()
+        except _MergedExpired:  # the originals are back in the queue: go on with them, one by one for a while
+            self._next_at, self._merge_after = now, now + MERGE_RETRY
         except AudienceTooSmallError as exc:
             self._fail(now, exc, self._too_small_retry)
         except TikTokError as exc:
@@ -169,10 +187,10 @@ class JobWriter:
             ready = False
         if ready:
             self._valid_seen = True
-            self._backoff.reset()
+            self._poll.reset()
             self._set_state("ready")
             return None
-        self._next_at = now + self._backoff.next()
+        self._next_at = now + self._poll.next()
         return self._next_at
 
     def _fail(self, now: float, exc: Exception, delay: float) -> None:
@@ -183,16 +201,18 @@ class JobWriter:
 
     def _work(self, now: float) -> None:
         if self.record is None or self.record.audience_id is None:
+            self._merge(now)
             self._create(now)
             return
         if not self._valid_seen:
             if not self._api().is_valid(self.record.audience_id):
                 self._set_state("processing")
-                self._next_at = now + self._backoff.next()
+                self._next_at = now + self._poll.next()
                 return
             self._valid_seen = True
-            self._backoff.reset()
+            self._poll.reset()
             self._set_state("ready")
+        self._merge(now)
         ops = self._leading(self.queue[0].action)
         audience_id = self.record.audience_id
         self._with_fresh_files(ops, lambda paths: self._api().update(audience_id, ops[0].action, paths))
@@ -246,14 +266,75 @@ class JobWriter:
             return [self.queue[0]]
         return ops
 
+    # -- merging (``merge``) ---------------------------------------------------------------------------------
+    def _merge(self, now: float) -> None:
+        """Replace the head of the queue by its net effect when it alternates often enough (``merge.plan``).
+        Reading the stored files may fail (content gone): then the operations go one by one for a while."""
+        if self._read_files is None or now < self._merge_after:
+            return
+        ops = candidates(self.queue, BATCH_PREFIX)
+        if runs(ops) < MIN_RUNS:
+            return
+        try:
+            merged = plan(ops, self._read_files, MAX_FILE_BYTES)
+        except Exception as exc:
+            log.warning("stored audience files unreadable; operations applied one by one",
+                        extra={"job": self.job_id, "error": str(exc)})
+            self._merge_after = now + MERGE_RETRY
+            return
+        if merged is None:
+            return
+        ctype = ops[0].calculate_type
+        suffix = ".csv" if ctype == "MULTIPLE_TYPES" else ".txt"
+        new: list[Op] = []
+        for action, contents in merged.files:
+            batch = merged_batch_id()
+            files = tuple(UploadedFile(self._api().upload(ctype, data, f"{batch}-{n}{suffix}"), f"{batch}-{n}{suffix}",
+                                       None) for n, data in enumerate(contents))
+            new.append(Op(self.job_id, batch, action, ctype, ops[0].advertiser_id, files, merged.rows[action],
+                          self._wall()))
+        for _ in merged.originals:
+            self.queue.popleft()
+        if not new:  # nothing to send (no rows): the originals are done
+            self._on_applied(list(merged.originals))
+            return
+        self._merged[new[-1].batch_id] = merged.originals
+        self.queue.extendleft(reversed(new))
+        log.info("audience operations merged", extra={"job": self.job_id, "operations": len(merged.originals),
+                                                      "merged": [op.action for op in new]})
+
+    def _unmerge(self) -> None:
+        """Put the originals of every merged operation back at the head of the queue (in their order)."""
+        originals: list[Op] = []
+        for op in [op for op in self.queue if op.batch_id.startswith(MERGED_PREFIX)]:
+            self.queue.remove(op)
+            originals.extend(self._merged.pop(op.batch_id, ()))
+        self.queue.extendleft(reversed(originals))
+
+    def _expand(self, ops: list[Op]) -> list[Op]:
+        """``ops`` with merged operations replaced by the originals they stood for."""
+        out: list[Op] = []
+        for op in ops:
+            if op.batch_id.startswith(MERGED_PREFIX):  # done once its last part left (``_leading`` splits)
+                if not any(q.batch_id == op.batch_id for q in self.queue):
+                    out.extend(self._merged.pop(op.batch_id, ()))
+            else:
+                out.append(op)
+        return out
+
     def _with_fresh_files(self, ops: list[Op], call: Callable[[list[str]], Any]) -> Any:
         """Run ``call`` with the operations' file paths; when TikTok says a path expired (40910), upload the
-        files again from Kafka once and repeat."""
+        files again from Kafka once and repeat (a merged operation's files are not stored: its originals are
+        put back instead)."""
         try:
             return call([f.file_path for op in ops for f in op.files])
         except TikTokError as exc:
             if exc.code != FILE_EXPIRED:
                 raise
+        if any(op.batch_id.startswith(MERGED_PREFIX) for op in ops):
+            log.info("merged file paths expired; applying the original operations", extra={"job": self.job_id})
+            self._unmerge()
+            raise _MergedExpired
         log.info("file paths expired; uploading again", extra={"job": self.job_id})
         for i, op in enumerate(list(ops)):
             fresh = tuple(self._reupload(op.calculate_type, f) for f in op.files)
@@ -276,12 +357,15 @@ class JobWriter:
                 self.removed += op.users
         self.last_error = None
         self._backoff.reset()
-        self._next_at = now + self._backoff.next()  # the audience processes what it just got
+        self._poll.reset()
+        self._next_at = now + self._poll.next()  # the audience processes what it just got
         self.last_success = self._wall()
         self._set_state("processing")
+        done = self._expand(ops)
         if self.backfill is not None:
-            self.backfill.applied(ops, self.queue)
-        self._on_applied(ops)
+            self.backfill.applied(done, self.queue)
+        if done:
+            self._on_applied(done)
 
     def _set_state(self, state: str) -> None:
         if state != self.state:
@@ -298,3 +382,7 @@ class JobWriter:
         if self.backfill is not None:
             status["backfill"] = self.backfill.status()
         return status
+
+
+class _MergedExpired(Exception):
+    """A merged operation's file expired; its originals are back in the queue."""
