@@ -22,9 +22,12 @@ from tikstream.records import Partition
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GroupConsumer", "PartitionsCallback", "TriggerConsumer"]
+__all__ = ["SESSION_TIMEOUT_MS", "GroupConsumer", "PartitionsCallback", "TriggerConsumer"]
 
 PartitionsCallback = Callable[[list[Partition]], None]
+
+SESSION_TIMEOUT_MS = 6_000
+"""Session timeout of the trigger group and the audience writers group (see ``TriggerConsumer``)."""
 
 
 def _tps(partitions: Iterable[Partition], offsets: Mapping[Partition, int] | None = None) -> list[TopicPartition]:
@@ -165,7 +168,10 @@ class TriggerConsumer(GroupConsumer):
             "enable.auto.offset.store": False,
             "auto.offset.reset": auto_offset_reset,
             "partition.assignment.strategy": "cooperative-sticky",
-            "session.timeout.ms": 10_000,
+            # a member that died (kill -9, a lost machine) holds its partitions until its session times out:
+            # 6 s, the broker's smallest allowed by default (group.min.session.timeout.ms); heartbeats come
+            # from librdkafka's own thread every second, so a busy poll loop does not lose its session
+            "session.timeout.ms": SESSION_TIMEOUT_MS,
             "heartbeat.interval.ms": 1_000,
             "max.poll.interval.ms": 300_000,
             "fetch.wait.max.ms": 100,
