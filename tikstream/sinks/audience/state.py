@@ -24,7 +24,7 @@ from typing import Final
 
 from tikstream.errors import TikstreamError
 from tikstream.kafka.admin import COMPACTED, TopicSpec, ensure_topics
-from tikstream.kafka.consumer import SESSION_TIMEOUT_MS, GroupConsumer
+from tikstream.kafka.consumer import HEARTBEAT_INTERVAL_MS, SESSION_TIMEOUT_MS, GroupConsumer
 from tikstream.kafka.producer import Delivery, TrackedProducer, produce_and_wait
 from tikstream.kafka.reader import EndReader
 
@@ -197,7 +197,8 @@ class WriterConsumer:
         # other writers keep theirs through the rebalance (eager, every member stopped and re-read its queue
         # at each of the chaos run's kills and the writers group hardly ever settled)
         self._consumer = GroupConsumer(kafka.config, kafka.topics.writers_group, {
-            "auto.offset.reset": "earliest", "session.timeout.ms": SESSION_TIMEOUT_MS, "heartbeat.interval.ms": 1_000,
+            "auto.offset.reset": "earliest", "session.timeout.ms": SESSION_TIMEOUT_MS,
+            "heartbeat.interval.ms": HEARTBEAT_INTERVAL_MS,
             "max.poll.interval.ms": 600_000, "partition.assignment.strategy": "cooperative-sticky"})
         self._consumer.subscribe([self._topic], on_assign=lambda ps: on_assign([p for _, p in ps]),
                                  on_revoke=lambda ps: on_revoke([p for _, p in ps]))
