@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -89,14 +90,36 @@ def arrivals(base_url: str) -> dict[int, list[float]]:
     return {p: sorted(v) for p, v in out.items()}
 
 
-def longest_gap(times: dict[int, list[float]], start: float, end: float) -> float:
-    worst = 0.0
-    for ts in times.values():
+def longest_gap(times: dict[int, list[float]], start: float, end: float) -> tuple[float, dict[str, Any]]:
+    """The longest pause of one partition in ``[start, end]``, and where it was (seconds after ``start``)."""
+    worst, where = 0.0, {}
+    for partition, ts in times.items():
         before = [t for t in ts if t < start][-1:]
         inside = before + [t for t in ts if start <= t <= end]
         for a, b in itertools.pairwise(inside):
-            worst = max(worst, b - a)
-    return round(worst, 3)
+            if b - a > worst:
+                worst = b - a
+                where = {"partition": partition, "from_s": round(a - start, 3), "to_s": round(b - start, 3)}
+    return round(worst, 3), where
+
+
+_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) \w+ tikstream\.processor: "
+                   r"(partitions \w+) partitions=(.*)$")
+
+
+def rebalance_log(logs: dict[str, str], start: float, end: float) -> list[str]:
+    """The poll loops' assignment changes in ``[start, end]``: ``"+1.234s b: partitions assigned [...]"``."""
+    out = []
+    for name, text in logs.items():
+        for line in text.splitlines():
+            m = _LINE.match(line)
+            if m is None:
+                continue
+            at = time.mktime(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")) + int(m.group(2)) / 1000
+            if start <= at <= end:
+                parts = sorted(int(p) for p in re.findall(r", (\d+)\)", m.group(4)))
+                out.append((at - start, f"{at - start:+.3f}s {name.removesuffix('.log')}: {m.group(3)} {parts}"))
+    return [text for _, text in sorted(out)]
 
 
 def unique(base_url: str) -> int:
@@ -162,10 +185,13 @@ def main() -> None:
                 p.send_signal(signal.SIGTERM)
                 p.wait(60)
         delete_topics(topic)
-    join_gap, leave_gap = longest_gap(times, join_at, leave_at), longest_gap(times, leave_at, end_at)
+    (join_gap, join_where), (leave_gap, leave_where) = (longest_gap(times, join_at, leave_at),
+                                                        longest_gap(times, leave_at, end_at))
     figures: dict[str, Any] = {
         "rate_per_s": args.rate, "partitions": PARTITIONS, "window_s": args.window,
-        "steady_gap_s": longest_gap(times, steady_from, join_at), "join_gap_s": join_gap, "leave_gap_s": leave_gap,
+        "steady_gap_s": longest_gap(times, steady_from, join_at)[0], "join_gap_s": join_gap,
+        "leave_gap_s": leave_gap, "join_worst": join_where, "leave_worst": leave_where,
+        "join_log": rebalance_log(logs, join_at, leave_at), "leave_log": rebalance_log(logs, leave_at, end_at),
         "produced": load.produced, "delivered": delivered, "b_exit_code": b_exit,
         "revokes_logged": sum(text.count("partitions revoked") for text in logs.values()),
     }
