@@ -21,15 +21,21 @@ crash after a merged update replays the originals from the last commit, which is
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from tikstream.sinks.audience.ops import Op
+from tikstream.sinks.audience.files import MAX_FILE_BYTES
+from tikstream.sinks.audience.ops import Op, UploadedFile
 from tikstream.sinks.audience.state import FileRef
 
-__all__ = ["MERGED_PREFIX", "MIN_RUNS", "Merged", "plan", "runs"]
+__all__ = ["MERGED_PREFIX", "MIN_RUNS", "Merged", "Merging", "plan", "runs"]
+
+log = logging.getLogger(__name__)
 
 MERGED_PREFIX: Final = "merged-"
 MIN_RUNS: Final = 3
@@ -39,6 +45,8 @@ MAX_MERGE_FILES: Final = 200
 """At most this many files are read back for one merge (the rest waits for the next)."""
 MAX_MERGE_USERS: Final = 1_000_000
 """... and the files of at most this many users (about 70 MB of hashes held in memory)."""
+RETRY_AFTER: Final = 30.0
+"""After stored files could not be read, or a merged file expired, operations go one by one this long."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,3 +145,77 @@ def _split(rows: list[bytes], prefix: bytes, max_bytes: int) -> tuple[bytes, ...
 
 def merged_batch_id() -> str:
     return MERGED_PREFIX + uuid.uuid4().hex[:12]
+
+
+class Merging:
+    """One job writer's merged operations (owned by the writer's thread): which originals each stands for."""
+
+    def __init__(self, job_id: str, read: Callable[[list[FileRef]], dict[str, bytes]], backfill_prefix: str,
+                 wall: Callable[[], float] = time.time) -> None:
+        self._job_id, self._read, self._backfill_prefix, self._wall = job_id, read, backfill_prefix, wall
+        self._originals: dict[str, tuple[Op, ...]] = {}  # merged batch id -> the originals it stands for
+        self._after = 0.0
+
+    def merge(self, queue: deque[Op], upload: Callable[[str, bytes, str], str], now: float) -> list[Op]:
+        """Replace the head of ``queue`` by its net effect when it alternates often enough (``plan``); the new
+        files go through ``upload(calculate_type, content, filename) -> file_path``. Returns originals that are
+        done without a call (the net effect had no row). Reading stored files may fail (content gone): then
+        nothing is merged for ``RETRY_AFTER``. Upload errors propagate (the writer retries)."""
+        if now < self._after:
+            return []
+        ops = candidates(queue, self._backfill_prefix)
+        if runs(ops) < MIN_RUNS:
+            return []
+        try:
+            merged = plan(ops, self._read, MAX_FILE_BYTES)
+        except Exception as exc:
+            log.warning("stored audience files unreadable; operations applied one by one",
+                        extra={"job": self._job_id, "error": str(exc)})
+            self.pause(now)
+            return []
+        if merged is None:
+            return []
+        ctype = ops[0].calculate_type
+        suffix = ".csv" if ctype == "MULTIPLE_TYPES" else ".txt"
+        new: list[Op] = []
+        for action, contents in merged.files:
+            batch = merged_batch_id()
+            names = [f"{batch}-{n}{suffix}" for n in range(len(contents))]
+            files = tuple(UploadedFile(upload(ctype, data, name), name, None) for name, data in zip(names, contents,
+                                                                                                   strict=True))
+            new.append(Op(self._job_id, batch, action, ctype, ops[0].advertiser_id, files, merged.rows[action],
+                          self._wall()))
+        for _ in merged.originals:
+            queue.popleft()
+        if not new:
+            return list(merged.originals)
+        self._originals[new[-1].batch_id] = merged.originals
+        queue.extendleft(reversed(new))
+        log.info("audience operations merged", extra={"job": self._job_id, "operations": len(merged.originals),
+                                                      "merged": [op.action for op in new]})
+        return []
+
+    def unmerge(self, queue: deque[Op]) -> None:
+        """Put the originals of every merged operation back at the head of ``queue`` (in their order)."""
+        originals: list[Op] = []
+        for op in [op for op in queue if op.batch_id.startswith(MERGED_PREFIX)]:
+            queue.remove(op)
+            originals.extend(self._originals.pop(op.batch_id, ()))
+        queue.extendleft(reversed(originals))
+
+    def expand(self, ops: list[Op], queue: deque[Op]) -> list[Op]:
+        """Applied ``ops`` with merged ones replaced by the originals they stood for; a merged operation counts
+        once its last part left ``queue`` (the writer splits one with too many files)."""
+        out: list[Op] = []
+        for op in ops:
+            if not op.batch_id.startswith(MERGED_PREFIX):
+                out.append(op)
+            elif not any(q.batch_id == op.batch_id for q in queue):
+                out.extend(self._originals.pop(op.batch_id, ()))
+        return out
+
+    def pause(self, now: float) -> None:
+        self._after = now + RETRY_AFTER
+
+    def clear(self) -> None:
+        self._originals.clear()

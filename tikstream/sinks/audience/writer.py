@@ -35,8 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from tikstream.sinks.audience.backfill import BATCH_PREFIX, Backfill
-from tikstream.sinks.audience.files import MAX_FILE_BYTES
-from tikstream.sinks.audience.merge import MERGED_PREFIX, MIN_RUNS, candidates, merged_batch_id, plan, runs
+from tikstream.sinks.audience.merge import MERGED_PREFIX, Merging
 from tikstream.sinks.audience.ops import AudienceRecord, Op, UploadedFile
 from tikstream.sinks.audience.state import FileRef
 from tikstream.tiktok.errors import (
@@ -56,7 +55,6 @@ STATES: Final = ("creating", "processing", "ready", "failing")
 READY_POLL_CAP: Final = 5.0
 """Longest wait between two ``get`` calls while the audience processes: TikTok's processing takes minutes
 and the emulator's seconds; a poll every few seconds keeps the wait short without flooding ``get``."""
-MERGE_RETRY: Final = 30.0  # after a failed read of stored files or an expired merged file, merging waits this long
 
 
 class AudienceApi(Protocol):
@@ -114,9 +112,7 @@ class JobWriter:
         self._backoff = Backoff()  # after a failure
         self._poll = Backoff(0.5, READY_POLL_CAP, factor=1.5)  # waiting for the audience to be ready
         self.backfill = backfill
-        self._read_files = read_files
-        self._merged: dict[str, tuple[Op, ...]] = {}  # merged batch id -> the originals it stands for
-        self._merge_after = 0.0
+        self._merging = None if read_files is None else Merging(job_id, read_files, BATCH_PREFIX, wall)
 
     # -- feeding --------------------------------------------------------------------------------------------
     def load(self, record: AudienceRecord | None, backfill: bytes | None = None) -> None:
@@ -132,7 +128,8 @@ class JobWriter:
     def forget(self) -> None:
         """This instance no longer owns the job: drop queued operations (the new owner reads them again)."""
         self.queue.clear()
-        self._merged.clear()
+        if self._merging is not None:
+            self._merging.clear()
         self._next_at = 0.0
         if self.backfill is not None:
             self.backfill.forget()
@@ -165,7 +162,9 @@ class JobWriter:
             self.last_error = str(exc)
             self._next_at = now + self._poll.next()
         except _MergedExpired:  # the originals are back in the queue: go on with them, one by one for a while
-            self._next_at, self._merge_after = now, now + MERGE_RETRY
+            self._next_at = now
+            if self._merging is not None:
+                self._merging.pause(now)
         except AudienceTooSmallError as exc:
             self._fail(now, exc, self._too_small_retry)
         except TikTokError as exc:
@@ -266,61 +265,11 @@ class JobWriter:
             return [self.queue[0]]
         return ops
 
-    # -- merging (``merge``) ---------------------------------------------------------------------------------
     def _merge(self, now: float) -> None:
-        """Replace the head of the queue by its net effect when it alternates often enough (``merge.plan``).
-        Reading the stored files may fail (content gone): then the operations go one by one for a while."""
-        if self._read_files is None or now < self._merge_after:
-            return
-        ops = candidates(self.queue, BATCH_PREFIX)
-        if runs(ops) < MIN_RUNS:
-            return
-        try:
-            merged = plan(ops, self._read_files, MAX_FILE_BYTES)
-        except Exception as exc:
-            log.warning("stored audience files unreadable; operations applied one by one",
-                        extra={"job": self.job_id, "error": str(exc)})
-            self._merge_after = now + MERGE_RETRY
-            return
-        if merged is None:
-            return
-        ctype = ops[0].calculate_type
-        suffix = ".csv" if ctype == "MULTIPLE_TYPES" else ".txt"
-        new: list[Op] = []
-        for action, contents in merged.files:
-            batch = merged_batch_id()
-            files = tuple(UploadedFile(self._api().upload(ctype, data, f"{batch}-{n}{suffix}"), f"{batch}-{n}{suffix}",
-                                       None) for n, data in enumerate(contents))
-            new.append(Op(self.job_id, batch, action, ctype, ops[0].advertiser_id, files, merged.rows[action],
-                          self._wall()))
-        for _ in merged.originals:
-            self.queue.popleft()
-        if not new:  # nothing to send (no rows): the originals are done
-            self._on_applied(list(merged.originals))
-            return
-        self._merged[new[-1].batch_id] = merged.originals
-        self.queue.extendleft(reversed(new))
-        log.info("audience operations merged", extra={"job": self.job_id, "operations": len(merged.originals),
-                                                      "merged": [op.action for op in new]})
-
-    def _unmerge(self) -> None:
-        """Put the originals of every merged operation back at the head of the queue (in their order)."""
-        originals: list[Op] = []
-        for op in [op for op in self.queue if op.batch_id.startswith(MERGED_PREFIX)]:
-            self.queue.remove(op)
-            originals.extend(self._merged.pop(op.batch_id, ()))
-        self.queue.extendleft(reversed(originals))
-
-    def _expand(self, ops: list[Op]) -> list[Op]:
-        """``ops`` with merged operations replaced by the originals they stood for."""
-        out: list[Op] = []
-        for op in ops:
-            if op.batch_id.startswith(MERGED_PREFIX):  # done once its last part left (``_leading`` splits)
-                if not any(q.batch_id == op.batch_id for q in self.queue):
-                    out.extend(self._merged.pop(op.batch_id, ()))
-            else:
-                out.append(op)
-        return out
+        if self._merging is not None:
+            done = self._merging.merge(self.queue, lambda *a: self._api().upload(*a), now)
+            if done:  # nothing left to send of them (no rows)
+                self._on_applied(done)
 
     def _with_fresh_files(self, ops: list[Op], call: Callable[[list[str]], Any]) -> Any:
         """Run ``call`` with the operations' file paths; when TikTok says a path expired (40910), upload the
@@ -333,7 +282,8 @@ class JobWriter:
                 raise
         if any(op.batch_id.startswith(MERGED_PREFIX) for op in ops):
             log.info("merged file paths expired; applying the original operations", extra={"job": self.job_id})
-            self._unmerge()
+            if self._merging is not None:
+                self._merging.unmerge(self.queue)
             raise _MergedExpired
         log.info("file paths expired; uploading again", extra={"job": self.job_id})
         for i, op in enumerate(list(ops)):
@@ -361,7 +311,7 @@ class JobWriter:
         self._next_at = now + self._poll.next()  # the audience processes what it just got
         self.last_success = self._wall()
         self._set_state("processing")
-        done = self._expand(ops)
+        done = ops if self._merging is None else self._merging.expand(ops, self.queue)
         if self.backfill is not None:
             self.backfill.applied(done, self.queue)
         if done:
