@@ -197,3 +197,17 @@ def test_a_revoke_that_takes_nothing_flushes_nothing() -> None:
     proc.step()
     proc.on_revoke([])
     assert sink.flushes == 0 and consumer.commits == []
+
+
+def test_a_partition_revoked_while_paused_is_resumed_so_it_flows_if_it_comes_back() -> None:
+    sink = RecordingSink(capacity=1, auto_complete=False)
+    proc, consumer, _dlq, _ = build({"x": (web_job("x", ["aud"]), 0.0)}, {"x": sink})
+    consumer.add(T, 0, [trigger(user_id="u0"), trigger(user_id="u1")])
+    proc.step()
+    assert consumer.paused == {(T, 0)}
+    proc.on_lost([(T, 0)])
+    assert consumer.paused == set(), "Kafka would keep it paused after a later assignment; nothing would resume it"
+    consumer.add(T, 0, [trigger(user_id="u2")])
+    sink.complete()
+    proc.step()
+    assert [t.user_id for _p, _o, t in sink.received][-1] == "u2"

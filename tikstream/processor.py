@@ -11,7 +11,8 @@ Rebalance (cooperative-sticky: a revoke names only the partitions that move): th
 membership records that owe something on a revoked partition are flushed, all within one ``revoke_timeout``;
 owners that hold only kept partitions are not waited for. Then the revoked partitions are committed and
 forgotten. Kept partitions are never paused by a rebalance: they stay assigned, keep their parked records and
-their place, and the loop goes on with them as soon as the callback returns. Lost partitions are forgotten
+their place, and the loop goes on with them as soon as the callback returns. A revoked or lost partition that
+was paused is resumed first (librdkafka would keep it paused if it came back). Lost partitions are forgotten
 without a commit. ``shutdown`` drains (bounded), commits and closes.
 """
 
@@ -268,6 +269,9 @@ class Processor:
         log.warning("partitions lost; their uncommitted records will be redone", extra={"partitions": partitions})
 
     def _forget(self, partitions: list[Partition]) -> None:
+        paused = [p for p in partitions if p in self._parked]
+        if paused:  # librdkafka keeps a partition paused through a rebalance: one assigned here again later
+            self._consumer.resume(paused)  # would never be consumed, as nothing here remembers pausing it
         self._sinks.drop(partitions)
         self._dlq.drop(partitions)
         if self._recorder is not None:
