@@ -10,6 +10,10 @@ verifier compares what reached the emulator with what was produced:
 - the audience exactly the expected members, and one audience only for the job;
 - nothing valid in the DLQ.
 
+It also says where the time after the load went (``timeline.py``): ``profile.json`` beside the instance logs,
+and its headline (when the web events and the audience converged, when each TikTok path was last called) under
+``profile`` in the figures.
+
     python tools/chaos/run.py [--seconds 60] [--instances 3] [--rate 1000] [--short]
 """
 
