@@ -164,26 +164,35 @@ class AudienceKafka:
         return self.read_files([ref])[ref.file_id]
 
     def read_files(self, refs: Iterable[FileRef]) -> dict[str, bytes]:
-        """Reassemble stored files with one reader (file id -> content); ``KafkaStoreError`` when a chunk of
-        one is gone."""
+        """Reassemble stored files (file id -> content) in one pass over their partitions, from the first
+        chunk wanted to the last; ``KafkaStoreError`` when a chunk of one is gone."""
+        refs = list(refs)
+        wanted = {f"{r.file_id}:{seq}".encode(): (r.file_id, seq) for r in refs for seq in range(r.count)}
+        starts: dict[int, int | None] = {}
+        for r in refs:
+            start = starts.get(r.partition)
+            starts[r.partition] = r.offset if start is None else min(start, r.offset)
+        chunks: dict[str, dict[int, bytes]] = {}
+        missing = len(wanted)
+        if missing:
+            with self._reader() as reader:
+                for rec in reader.read(self.topics.files, starts):
+                    hit = wanted.get(rec.key or b"")
+                    if hit is None or rec.value is None:
+                        continue
+                    got = chunks.setdefault(hit[0], {})
+                    if hit[1] not in got:
+                        got[hit[1]] = rec.value
+                        missing -= 1
+                        if not missing:
+                            break
         out: dict[str, bytes] = {}
-        with self._reader() as reader:
-            for ref in refs:
-                out[ref.file_id] = self._read_one(reader, ref)
+        for r in refs:
+            got = chunks.get(r.file_id, {})
+            if len(got) != r.count:
+                raise KafkaStoreError(f"file {r.file_id}: {r.count - len(got)} chunks missing")
+            out[r.file_id] = b"".join(got[i] for i in range(r.count))
         return out
-
-    def _read_one(self, reader: EndReader, ref: FileRef) -> bytes:
-        wanted = {f"{ref.file_id}:{seq}".encode(): seq for seq in range(ref.count)}
-        chunks: dict[int, bytes] = {}
-        for rec in reader.read(self.topics.files, {ref.partition: ref.offset}):
-            seq = wanted.get(rec.key or b"")
-            if seq is not None and rec.value is not None:
-                chunks[seq] = rec.value
-            if len(chunks) == ref.count:
-                break
-        if len(chunks) != ref.count:
-            raise KafkaStoreError(f"file {ref.file_id}: {ref.count - len(chunks)} chunks missing")
-        return b"".join(chunks[i] for i in range(ref.count))
 
 
 class WriterConsumer:
