@@ -32,7 +32,7 @@ HEARTBEAT_INTERVAL_MS = 300
 """A member learns that a rebalance started (a member left or joined) from its next heartbeat's answer: the
 partitions of a member that leaves wait up to this long before another takes them (``bench_rebalance``: leave
 pause 0.4 s, 0.6 s with 1 s). Not shortened by it: the second round of a cooperative rebalance, which hands a
-joining member what was revoked for it; librdkafka sends a member's JoinGroup at most once a second, so that
+joining member what was revoked for it: librdkafka paces a member's JoinGroup requests (about one a second), so that
 round ends about 1 s after the newcomer's first join whatever the heartbeat (measured 1.0 s at 100, 300 and
 1,000 ms)."""
 
