@@ -20,7 +20,7 @@ from typing import Any
 
 from tikstream.sinks.audience.backfill import state_key
 from tikstream.sinks.audience.ops import AudienceRecord, Op
-from tikstream.sinks.audience.state import AudienceKafka, FileRef, WriterConsumer, ops_partition
+from tikstream.sinks.audience.state import AudienceKafka, FileRef, KafkaStoreError, WriterConsumer, ops_partition
 from tikstream.sinks.audience.writer import JobWriter
 from tikstream.supervise import Policy, Supervised, Supervisor
 from tikstream.tiktok.errors import PermanentError
@@ -101,6 +101,7 @@ class WriterService:
         self._state: dict[str, bytes] = {}
         self._inflight: dict[int, dict[int, bool]] = {}
         self._committed: dict[int, int] = {}
+        self._commit_again: dict[int, int] = {}  # commits that failed, sent again with the next
         self._stop = threading.Event()
         self._thread: Supervised | None = None
         self.users = 0
@@ -202,9 +203,18 @@ class WriterService:
                 del inflight[offset]
             if nxt is not None and nxt > self._committed.get(partition, -1):
                 offsets[partition] = nxt
+        offsets = {**self._commit_again, **offsets}  # a newer offset of a partition wins: they only grow
         if offsets:
-            consumer.commit(offsets)
-            self._committed.update(offsets)
+            try:
+                consumer.commit(offsets)
+            except KafkaStoreError as exc:  # e.g. during a rebalance or a broker restart: the work is applied,
+                # only its commit waits; a dead thread would rejoin the group and move partitions for nothing
+                log.warning("audience-ops commit failed; tried again on the next turn",
+                            extra={"partitions": sorted(offsets), "error": str(exc)})
+                self._commit_again = offsets
+            else:
+                self._committed.update(offsets)
+                self._commit_again = {}
         if self._done_files:
             refs, self._done_files = self._done_files, []
             try:
@@ -239,6 +249,7 @@ class WriterService:
         for p in partitions:
             self._inflight.pop(p, None)
             self._committed.pop(p, None)
+            self._commit_again.pop(p, None)
 
     def owns(self, job_id: str) -> bool:
         return ops_partition(job_id, self.kafka.ops_partitions) in self._owned
