@@ -193,3 +193,22 @@ def test_what_is_not_merged() -> None:
     assert candidates(unstored) == []
     other_type = [*ops, Op("j1", "c", "APPEND", "PHONE_SHA256", "7", ops[0].files, 1, 0.0, 9)]
     assert candidates(other_type) == ops and runs(other_type) == 3
+
+
+def test_a_merged_operation_split_over_calls_counts_once_its_last_part_is_applied() -> None:
+    from collections import deque
+
+    from tikstream.sinks.audience.merge import Merging
+
+    ops, contents = make_ops([("APPEND", ["a"]), ("REMOVE", ["a"]), ("APPEND", ["b"])])
+    merging = Merging("j1", lambda refs: {r.file_id: contents[r.file_id] for r in refs}, "backfill-")
+    queue = deque(ops)
+    assert merging.merge(queue, lambda ctype, data, name: f"up-{name}", 0.0) == []
+    merged = queue[-1]  # the APPEND holds the originals; pretend the writer split it in two calls
+    first, second = merged.with_files(merged.files[:1]), merged.with_files(merged.files[:1])
+    queue.pop()
+    queue.extend([first, second])
+    queue.remove(first)
+    assert merging.expand([first], queue) == [], "its other part still waits"
+    queue.remove(second)
+    assert merging.expand([second], queue) == ops
