@@ -72,3 +72,11 @@ chaos: setup kafka-up ## fault run: 3 instances, SIGKILLs, a broker restart, Tik
 	$(PY) tools/chaos/run.py --out bench/results/chaos.json
 
 .PHONY: chaos
+
+SOAK_SECONDS ?= 1200
+SOAK_NOTE ?=
+
+soak: setup kafka-up ## 20 min (SOAK_SECONDS) at 2,000 triggers/s, 1 % errors, 5 % throttling: RSS, threads, fds, lag, latency; exits 1 on loss or a missed goal
+	$(PY) tools/soak/run.py --seconds $(SOAK_SECONDS) --out bench/results/soak.json --plot docs/soak.svg --note "$(SOAK_NOTE)"
+
+.PHONY: soak

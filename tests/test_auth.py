@@ -111,7 +111,7 @@ def test_yaml_file(tmp_path: Path) -> None:
         ),
         pytest.param(
             entries(a={**EVENTS, "pixel_code": "C4ABCDEF", "app_id": "123"}),
-            "one pixel_code or one app_id, not both",
+            "one pixel_code, one app_id or one event_set_id, not several",
             id="events-two-scopes",
         ),
         pytest.param(
@@ -186,6 +186,11 @@ JOBS: dict[str, dict[str, Any]] = {
         "id": "off", "type": "offline_events", "auth": "a", "audiences": ["vip"],
         "event_set_id": "1616318632825", "event_name": "Purchase", "identifiers": {"user.email": "email"},
     },
+    "crm_events": {
+        "id": "crm", "type": "crm_events", "auth": "a", "audiences": ["vip"], "event_set_id": "7300",
+        "event_name": "QualifiedLead", "lead_id_field": "user.lead_id", "lead_event_source": "HubSpot",
+        "identifiers": {"user.email": "email"},
+    },
 }  # fmt: skip
 
 
@@ -213,7 +218,7 @@ JOBS: dict[str, dict[str, Any]] = {
         ),
         pytest.param("web_events", EVENTS, None, "", id="web-events-token"),
         pytest.param("web_events", SIGNIN, None, "", id="web-signin"),
-        pytest.param("web_events", OFFLINE, "auth", "events_token or tiktok_signin", id="web-offline-token"),
+        pytest.param("web_events", OFFLINE, "auth", "an events_token or a tiktok_signin", id="web-offline-token"),
         pytest.param("web_events", {**EVENTS, "pixel_code": "C4ABCDEF"}, None, "", id="web-token-for-pixel"),
         pytest.param(
             "web_events",
@@ -227,7 +232,7 @@ JOBS: dict[str, dict[str, Any]] = {
         ),
         pytest.param("app_events", EVENTS, None, "", id="app-events-token"),
         pytest.param("app_events", SIGNIN, None, "", id="app-signin"),
-        pytest.param("app_events", OFFLINE, "auth", "events_token or tiktok_signin", id="app-offline-token"),
+        pytest.param("app_events", OFFLINE, "auth", "an events_token or a tiktok_signin", id="app-offline-token"),
         pytest.param("app_events", {**EVENTS, "app_id": "720"}, None, "", id="app-token-for-app"),
         pytest.param(
             "app_events", {**EVENTS, "app_id": "721"}, "auth", "for app 721 only", id="app-token-other-app"
@@ -245,8 +250,31 @@ JOBS: dict[str, dict[str, Any]] = {
         ),
         pytest.param("offline_events", SIGNIN, None, "", id="offline-signin"),
         pytest.param(
-            "offline_events", EVENTS, "auth", "needs a offline_token or tiktok_signin", id="offline-events"
+            "offline_events", EVENTS, "auth",
+            "'a' is an events_token; an offline_events job needs an offline_token or a tiktok_signin",
+            id="offline-events",
         ),
+        pytest.param(
+            "audience_export", EVENTS, "auth", "'a' is an events_token; an audience_export job needs a tiktok_signin",
+            id="audience-events-token-grammar",
+        ),
+        pytest.param("crm_events", {**EVENTS, "event_set_id": "7300"}, None, "", id="crm-token-for-event-set"),
+        pytest.param("crm_events", SIGNIN, None, "", id="crm-signin"),
+        pytest.param(
+            "crm_events", EVENTS, "auth",
+            "'a' names no event_set_id: a crm_events job takes an events_token scoped to its event set "
+            "(event_set_id: '7300') or a tiktok_signin",
+            id="crm-unscoped-events-token",
+        ),
+        pytest.param("crm_events", {**EVENTS, "event_set_id": "7301"}, "auth", "'a' is for event set 7301",
+                     id="crm-token-for-other-event-set"),
+        pytest.param("crm_events", {**EVENTS, "pixel_code": "C4ABCDEF"}, "auth", "'a' names no event_set_id",
+                     id="crm-token-for-pixel"),
+        pytest.param("crm_events", OFFLINE, "auth",
+                     "'a' is an offline_token; a crm_events job needs an events_token or a tiktok_signin",
+                     id="crm-offline-token"),
+        pytest.param("web_events", {**EVENTS, "event_set_id": "7300"}, "auth", "for crm event set 7300 only",
+                     id="web-token-for-crm-event-set"),
     ],
 )
 def test_check_job_auth(

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from fakes import FakeConsumer, FakeDeadLetters, trigger
 
+from tikstream.errors import InvalidRecord
 from tikstream.jobs.models import parse_job
 from tikstream.jobs.registry import JobVersion
 from tikstream.metrics import Metrics
@@ -211,3 +212,25 @@ def test_a_partition_revoked_while_paused_is_resumed_so_it_flows_if_it_comes_bac
     sink.complete()
     proc.step()
     assert [t.user_id for _p, _o, t in sink.received][-1] == "u2"
+
+
+class RefusingSink(RecordingSink):
+    """Refuses the triggers of user ``u-bad`` as a crm job refuses one without a lead id."""
+
+    def submit(self, trigger: Any, partition: Any, offset: int) -> None:
+        if trigger.user_id == "u-bad":
+            raise InvalidRecord("missing_lead_id", "no lead id at user.lead_id")
+        super().submit(trigger, partition, offset)
+
+
+def test_a_record_one_job_refuses_is_dead_lettered_for_it_and_still_reaches_the_others() -> None:
+    sinks: dict[str, RecordingSink] = {"crm": RefusingSink(), "web": RecordingSink()}
+    jobs = {"crm": (web_job("crm", ["aud"]), 0.0), "web": (web_job("web", ["aud"]), 0.0)}
+    proc, consumer, dlq, _ = build(jobs, sinks)
+    consumer.add(T, 0, [trigger(user_id="u-ok"), trigger(user_id="u-bad"), trigger(user_id="u-ok2")])
+    proc.step()
+    assert dlq.sent == [((T, 0), 1, "missing_lead_id")]
+    assert [t.user_id for _p, _o, t in sinks["crm"].received] == ["u-ok", "u-ok2"]
+    assert [t.user_id for _p, _o, t in sinks["web"].received] == ["u-ok", "u-bad", "u-ok2"]
+    dlq.poll()
+    assert proc.commit(asynchronous=True) == {(T, 0): 3}

@@ -25,6 +25,8 @@ from tikstream.sinks.audience.members_topic import members_topic_spec
 from tikstream.sinks.base import Sink, SinkContext
 from tikstream.sinks.dead_letter import DeadLetterSink
 from tikstream.sinks.events.build import build_events_sink
+from tikstream.sinks.events.deleted import DeletedJobSweep
+from tikstream.sinks.events.parked_topic import parked_topic
 from tikstream.sinks.manager import SinkManager
 from tikstream.status import StatusServer
 from tikstream.status_report import jobs_report
@@ -43,12 +45,18 @@ def default_sink_builders(audience: AudienceExport) -> dict[str, SinkBuilder]:
         "app_events": build_events_sink,
         "web_events": build_events_sink,
         "offline_events": build_events_sink,
+        "crm_events": build_events_sink,
     }
+
+
+# a deleted job's tombstone stays readable for 7 days (the broker's default is 1): instances that see it clean up
+# after the job (docs/architecture.md §2)
+CONFIG_TOPIC_CONFIG = {**COMPACTED, "delete.retention.ms": str(7 * 24 * 3600 * 1000)}
 
 
 def own_topics(settings: Settings) -> list[TopicSpec]:
     dlq = {"max.message.bytes": str(DLQ_MAX_MESSAGE_BYTES)}
-    return [TopicSpec(settings.config_topic, 1, COMPACTED), TopicSpec(settings.dlq_topic, 3, dlq),
+    return [TopicSpec(settings.config_topic, 1, CONFIG_TOPIC_CONFIG), TopicSpec(settings.dlq_topic, 3, dlq),
             members_topic_spec(settings.group_id)]
 
 
@@ -67,7 +75,7 @@ class App:
         self.registry = JobRegistry(self.metrics, lambda: ConfigTopicReader(kafka, settings.config_topic))
         # the audience membership table (docs/architecture.md §4.1), kept whenever this build exports audiences
         self.audience = (AudienceExport(kafka, settings.group_id, settings.trigger_topics, self.metrics,
-                                        self.supervisor)
+                                        self.supervisor, self.registry.is_deleted)
                          if builders is None or "audience_export" in builders else None)
         self.membership = self.audience.membership if self.audience is not None else None
         if builders is None:
@@ -80,6 +88,9 @@ class App:
         self.consumer = TriggerConsumer(kafka, settings.group_id, settings.auto_offset_reset,
                                         on_commit_failed=lambda ps: self.processor.commit_failed(ps))
         self.processor = Processor(self.consumer, self.dlq, self.sinks, self.metrics, recorder=self.membership)
+        # parked records of deleted jobs go to the DLQ (error_class=job_deleted)
+        self.parked_sweep = DeletedJobSweep(kafka, parked_topic(settings.group_id), settings.dlq_topic, self.metrics,
+                                            self.supervisor)
         self.joined = False
         self.status = StatusServer(settings.http_port, self.metrics, self.health, self.ready, self.jobs)
         self._status_stop = threading.Event()
@@ -156,6 +167,9 @@ class App:
         try:
             while not self.stop.is_set():
                 self.sinks.sync(self.registry.jobs, self.registry.generation)
+                if self.registry.deleted:
+                    self.parked_sweep.sync(self.registry.deleted, self.registry.is_deleted, self.sinks.job_ids())
+                self.parked_sweep.poll(self.registry.is_deleted)
                 self.processor.step()
                 if time.monotonic() >= next_gauge:
                     self._update_job_gauge()
@@ -179,6 +193,7 @@ class App:
         if self.membership is not None:
             self.membership.close()
         self.sinks.close()
+        self.parked_sweep.close()
         self.dlq.close()
         self._close_status()
 

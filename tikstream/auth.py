@@ -11,8 +11,9 @@ column, validation errors a field path and what was expected.
         "pixel-token":   {"kind": "events_token",  "access_token": "..."},
         "store-offline": {"kind": "offline_token", "access_token": "...", "event_set_id": "1616318632825"}}}
 
-An ``events_token`` may also name the one ``pixel_code`` or ``app_id`` it was issued for (Events Manager
-tokens belong to one pixel); jobs are then checked against it, as offline tokens are against their event set.
+An ``events_token`` may also name the one ``pixel_code``, ``app_id`` or CRM ``event_set_id`` it was issued for
+(Events Manager tokens belong to one pixel); jobs are then checked against it, as offline tokens are against
+their event set. A ``crm_events`` job takes an ``events_token`` only when it names the job's event set.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from tikstream.errors import AuthConfigError, FieldError
 from tikstream.jobs.field_errors import KnownFields, field_errors
 from tikstream.jobs.fields import PIXEL_CODE_PATTERN
-from tikstream.jobs.models import AnyJob, AppEventsJob, AudienceExportJob, OfflineEventsJob, WebEventsJob
+from tikstream.jobs.models import AnyJob, AppEventsJob, AudienceExportJob, CrmEventsJob, OfflineEventsJob, WebEventsJob
 from tikstream.jobs.types import PATTERNS, AuthName, Digits
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "EventsToken",
     "OfflineToken",
     "TikTokSignin",
+    "check_document_auth",
     "check_job_auth",
     "load_authorizations",
     "to_file_entry",
@@ -57,6 +59,7 @@ ACCEPTED_KINDS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType({
     "app_events": ("events_token", "tiktok_signin"),
     "web_events": ("events_token", "tiktok_signin"),
     "offline_events": ("offline_token", "tiktok_signin"),
+    "crm_events": ("events_token", "tiktok_signin"),
 })  # fmt: skip
 """Job type → authorization kinds it accepts (docs/architecture.md §5)."""
 
@@ -82,17 +85,19 @@ class TikTokSignin(_Authorization):
 
 
 class EventsToken(_Authorization):
-    """An Events Manager access token, for web and app events."""
+    """An Events Manager access token, for web, app and crm events."""
 
     kind: Literal["events_token"]
     access_token: Secret
     pixel_code: Annotated[str, Field(pattern=PIXEL_CODE_PATTERN)] | None = None
     app_id: Digits | None = None
+    event_set_id: Annotated[Digits | None, Field(description="The CRM event set the token is for.")] = None
 
     @model_validator(mode="after")
     def _one_scope(self) -> EventsToken:
-        if self.pixel_code is not None and self.app_id is not None:
-            raise ValueError("an events_token is for one pixel_code or one app_id, not both")
+        scopes = [s for s in (self.pixel_code, self.app_id, self.event_set_id) if s is not None]
+        if len(scopes) > 1:
+            raise ValueError("an events_token is for one pixel_code, one app_id or one event_set_id, not several")
         return self
 
 
@@ -189,21 +194,53 @@ def check_job_auth(job: AnyJob, authorizations: Mapping[str, AnyAuthorization]) 
     auth = authorizations.get(job.auth)
     if auth is None:
         return [FieldError("auth", f"no authorization named {job.auth!r} in the authorization file")]
-    accepted = ACCEPTED_KINDS[job.type]
-    if auth.kind not in accepted:
-        need = " or ".join(accepted)
-        return [FieldError("auth", f"{job.auth!r} is a {auth.kind}; a {job.type} job needs a {need}")]
-    return _scope_errors(job, auth)
+    wrong_kind = _kind_error(job.type, job.auth, auth)
+    return [wrong_kind] if wrong_kind is not None else _scope_errors(job, auth)
+
+
+def check_document_auth(doc: Mapping[str, object], authorizations: Mapping[str, AnyAuthorization]) -> list[FieldError]:
+    """The authorization checks of a job document that did not validate, those that need only its ``auth`` and
+    ``type``: the authorization is missing, or of a kind the type does not accept. So that ``jobs validate``
+    and ``jobs apply`` report them beside the job's other errors."""
+    name, job_type = doc.get("auth"), doc.get("type")
+    if not isinstance(name, str):
+        return []
+    auth = authorizations.get(name)
+    if auth is None:
+        return [FieldError("auth", f"no authorization named {name!r} in the authorization file")]
+    wrong_kind = _kind_error(job_type, name, auth) if isinstance(job_type, str) else None
+    return [wrong_kind] if wrong_kind is not None else []
+
+
+def _kind_error(job_type: str, name: str, auth: AnyAuthorization) -> FieldError | None:
+    accepted = ACCEPTED_KINDS.get(job_type)
+    if accepted is None or auth.kind in accepted:
+        return None
+    need = " or ".join(f"{_article(kind)} {kind}" for kind in accepted)
+    return FieldError("auth", f"{name!r} is {_article(auth.kind)} {auth.kind}; "
+                              f"{_article(job_type)} {job_type} job needs {need}")
+
+
+def _article(word: str) -> str:
+    """``a`` or ``an`` before ``word`` (by its first letter: every kind and type name is lower-case ASCII)."""
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def _scope_errors(job: AnyJob, auth: AnyAuthorization) -> list[FieldError]:
     name = repr(job.auth)
-    if isinstance(auth, OfflineToken) and isinstance(job, OfflineEventsJob):
+    if isinstance(job, CrmEventsJob) and isinstance(auth, EventsToken):
+        if auth.event_set_id != job.event_set_id:
+            scope = f"is for event set {auth.event_set_id}" if auth.event_set_id else "names no event_set_id"
+            why = (f"{name} {scope}: a crm_events job takes an events_token scoped to its event set "
+                   f"(event_set_id: '{job.event_set_id}') or a tiktok_signin")
+            return [FieldError("auth", why)]
+    elif isinstance(auth, OfflineToken) and isinstance(job, OfflineEventsJob):
         if auth.event_set_id != job.event_set_id:
             why = f"{name} is for event set {auth.event_set_id}, not {job.event_set_id}"
             return [FieldError("auth", why)]
-    elif isinstance(auth, EventsToken) and (auth.pixel_code or auth.app_id):
-        scope = f"pixel {auth.pixel_code}" if auth.pixel_code else f"app {auth.app_id}"
+    elif isinstance(auth, EventsToken) and (auth.pixel_code or auth.app_id or auth.event_set_id):
+        scope = (f"pixel {auth.pixel_code}" if auth.pixel_code else
+                 f"app {auth.app_id}" if auth.app_id else f"crm event set {auth.event_set_id}")
         covered = (isinstance(job, WebEventsJob) and auth.pixel_code == job.pixel_code) or (
             isinstance(job, AppEventsJob) and auth.app_id == job.app_id
         )

@@ -179,6 +179,10 @@ class Processor:
             except BackPressure:
                 item.routes = routes[i:]
                 return False
+            except InvalidRecord as exc:  # this job cannot use the record: dead-lettered for it alone
+                msg = item.msg
+                self._dlq.send(tp, item.offset, msg.key(), msg.value(), error_class=exc.reason, error=exc.detail,
+                               job=route.job_id)
             self._routed[route.job_type] = self._routed.get(route.job_type, 0) + 1
         item.routes = []
         return True

@@ -26,8 +26,10 @@ MARKER: Final = "<!-- Written by hand from here on; python -m tikstream.schemas_
 TYPE_TEXT: Final[Mapping[str, str]] = {
     "audience_export": "Keeps a TikTok Custom Audience (customer file) in step with one audience: users who "
     "enter are appended, users who exit are removed, in batches of hashed-ID files (docs/architecture.md §4.1). "
-    "Needs a "
-    "`tiktok_signin` authorization. Example: [`examples/audience-export.yaml`](../examples/audience-export.yaml).",
+    "With `delivery: streaming`, a segment audience instead, through `/segment/mapping/` add and delete "
+    "requests within seconds (see Streaming audiences below). Needs a "
+    "`tiktok_signin` authorization. Examples: [`examples/audience-export.yaml`](../examples/audience-export.yaml), "
+    "[`examples/audience-streaming.yaml`](../examples/audience-streaming.yaml).",
     "app_events": "Sends one Events API 2.0 app event per trigger (docs/architecture.md §4.2). Takes an `events_token` "
     "or `tiktok_signin`. Example: [`examples/app-events.yaml`](../examples/app-events.yaml).",
     "web_events": "Sends one Events API 2.0 web (pixel) event per trigger (docs/architecture.md §4.2). Takes an "
@@ -35,6 +37,10 @@ TYPE_TEXT: Final[Mapping[str, str]] = {
     "offline_events": "Sends one Events API 2.0 offline event per trigger to an offline event set "
     "(docs/architecture.md §4.2). Takes an `offline_token` for the same event set, or `tiktok_signin`. Example: "
     "[`examples/offline-events.yaml`](../examples/offline-events.yaml).",
+    "crm_events": "Sends one Events API 2.0 CRM event per trigger to a CRM event set, with the lead's id "
+    "(`lead.lead_id`, from `lead_id_field`) and the CRM's name (`lead.lead_event_source`); a trigger without a "
+    "lead id goes to the DLQ (docs/architecture.md §4.2). Takes an `events_token` scoped to the same event set "
+    "(`event_set_id`), or `tiktok_signin`. Example: [`examples/crm-events.yaml`](../examples/crm-events.yaml).",
 }
 
 NOTES: Final[Mapping[str, str]] = {

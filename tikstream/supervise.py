@@ -19,6 +19,12 @@ readers, the backfills, the status server) runs under a ``Supervisor``. When its
      with status 1, so the orchestrator restarts the process), because restarting the part alone could
      break a guarantee.
 
+The events senders are the tasks of a small thread pool per events job, not threads of their own: a task
+that fails unexpectedly (not a TikTok error, which the sink classifies and retries) is ``report``-ed under
+``events-sender-<job>`` with the same record, count and log; the sink keeps the batch and resends it after a
+backoff (idempotent: the event ids are stable), and the failure stays reported until a request of that job
+succeeds again (``recovered``).
+
 A body that returns normally has finished its work (for example a backfill that is done); that is not a
 failure. Error texts pass through ``redact`` before they are stored, shown or logged, so a secret that an
 exception happened to carry is never exposed.
@@ -145,6 +151,7 @@ class Supervisor:
         self._lock = threading.Lock()
         self._threads: dict[str, Supervised] = {}
         self._counts: dict[str, int] = {}
+        self._reported: dict[str, Failure] = {}  # parts that are not threads of their own (``report``)
         self.fatal: Failure | None = None
 
     def spawn(self, name: str, body: Callable[[threading.Event], None], policy: Policy,
@@ -164,27 +171,52 @@ class Supervisor:
         with self._lock:
             self._threads.pop(name, None)
 
-    def failed(self, thread: Supervised, exc: BaseException) -> None:
-        error = describe(exc, self._redact)
+    def _failure(self, name: str, exc: BaseException) -> Failure:
         with self._lock:
-            count = self._counts[thread.name] = self._counts.get(thread.name, 0) + 1
-        failure = Failure(thread.name, error, self.clock(), count)
-        thread.failure = failure
-        self._failures_total.labels(thread.name).inc()
-        action = "the process stops" if thread.policy is Policy.EXIT else "restarting it with backoff"
-        log.error("background thread %s failed; %s", thread.name, action,
-                  extra={"thread_name": thread.name, "error": error, "failures": count}, exc_info=exc)
+            count = self._counts[name] = self._counts.get(name, 0) + 1
+        return Failure(name, describe(exc, self._redact), self.clock(), count)
+
+    def _announce(self, failure: Failure, exc: BaseException, action: str) -> None:
+        """Log and count a failure that is already recorded (whoever sees the count sees the record and log)."""
+        log.error("background thread %s failed; %s", failure.thread, action,
+                  extra={"thread_name": failure.thread, "error": failure.error, "failures": failure.count},
+                  exc_info=exc)
+        self._failures_total.labels(failure.thread).inc()
+
+    def failed(self, thread: Supervised, exc: BaseException) -> None:
+        failure = thread.failure = self._failure(thread.name, exc)
+        self._announce(failure, exc, {Policy.EXIT: "the process stops", Policy.RESTART: "restarting it with backoff",
+                                      Policy.REPORT: "its owner starts it again"}[thread.policy])
         if thread.policy is Policy.EXIT and self.fatal is None:
             self.fatal = failure
             if self._on_fatal is not None:
                 self._on_fatal(failure)
 
+    def expect(self, name: str) -> None:
+        """Make the failures series of a part that may ``report`` exist at 0 from the start."""
+        self._failures_total.labels(name)
+
+    def report(self, name: str, exc: BaseException) -> None:
+        """A part that is not a thread of its own failed (an events sender's pool task): record, count and log
+        it as a thread failure; it stays reported until ``recovered(name)``. Its owner retries the work."""
+        failure = self._failure(name, exc)
+        with self._lock:
+            self._reported[name] = failure
+        self._announce(failure, exc, "its work is retried after a backoff")
+
+    def recovered(self, name: str) -> None:
+        """The part ``report``-ed as ``name`` works again (cheap when it was not reported: called per success)."""
+        if name in self._reported:
+            with self._lock:
+                self._reported.pop(name, None)
+
     def failures(self) -> list[Failure]:
         """The threads that are failing now (restarting, or stopped for good), oldest name first."""
         with self._lock:
             threads = list(self._threads.values())
-        return sorted((t.failure for t in threads if t.failure is not None and not t.healthy()),
-                      key=lambda f: f.thread)
+            reported = list(self._reported.values())
+        failing = [t.failure for t in threads if t.failure is not None and not t.healthy()]
+        return sorted(failing + reported, key=lambda f: f.thread)
 
     def health(self) -> tuple[bool, str]:
         failing = self.failures()

@@ -28,6 +28,7 @@ COMMANDS = [
     pytest.param(["jobs", "delete"], id="jobs-delete"),
     pytest.param(["jobs", "list"], id="jobs-list"),
     pytest.param(["jobs", "status"], id="jobs-status"),
+    pytest.param(["jobs", "preview"], id="jobs-preview"),
     pytest.param(["auth"], id="auth"),
     pytest.param(["auth", "login"], id="auth-login"),
     pytest.param(["auth", "check"], id="auth-check"),

@@ -27,6 +27,15 @@ def _added(a: Api) -> httpx.Response:
     return a.track([event()], source="offline", source_id="42", token="new-token")
 
 
+def _crm_token(event_set_id: str, source: str = "crm") -> Send:
+    def send(a: Api) -> httpx.Response:
+        a.admin("tokens", {"add": {"crm-token": {"kind": "events_token", "event_set_id": "7300"}}})
+        lead = {"lead": {"lead_id": "L-1", "lead_event_source": "HubSpot"}}
+        return a.track([event(**lead)], source=source, source_id=event_set_id, token="crm-token")
+
+    return send
+
+
 def _minted_token_uploads(a: Api) -> httpx.Response:
     token = exchange(a, auth_code(a)).json()["data"]["access_token"]
     return a.upload(file_bytes(hashes(2)), token=token)
@@ -122,6 +131,11 @@ CASES = [
     ),
     pytest.param(_revoked, 200, 40105, "revoked", id="revoked-token-40105"),
     pytest.param(_added, 200, 0, "OK", id="token-added-at-run-time"),
+    pytest.param(_crm_token("7300"), 200, 0, "OK", id="crm-events-token-own-event-set"),
+    pytest.param(_crm_token("7301"), 200, 40001, "No permission to operate crm event source: 7301",
+                 id="crm-events-token-other-event-set-40001"),
+    pytest.param(_crm_token("7300", source="web"), 200, 40001, "No permission to operate web event source",
+                 id="crm-events-token-web-events-40001"),
     pytest.param(
         lambda a: a.track([event(0, event_id=7)], token="offline-token"),
         200,

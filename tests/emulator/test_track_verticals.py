@@ -40,6 +40,8 @@ VEHICLE = {
     pytest.param({"content_type": "destination"}, id="content-type-destination"),
     pytest.param({"mileage": {"unit": "MI"}}, id="mileage-unit-only"),
     pytest.param({"suggested_hotels": "h-1"}, id="one-string-for-a-list"),
+    pytest.param({"predicted_ltv": 120.5, "delivery_category": "curbside", "content_name": "Socks",
+                  "content_category": "Apparel"}, id="segment-shop-fields"),
 ])  # fmt: skip
 def test_taken_by_both_paths(properties: dict[str, Any]) -> None:
     body = _body([_web(i, properties=properties) for i in range(3)])
@@ -75,6 +77,10 @@ def test_taken_by_both_paths(properties: dict[str, Any]) -> None:
                  id="hotels-numbers"),
     pytest.param({"content_type": "car"}, "data.0.properties.content_type: Must be one of", id="content-type"),
     pytest.param({"city": None}, "data.0.properties.city: Field may not be null", id="null"),
+    pytest.param({"predicted_ltv": "120"}, "data.0.properties.predicted_ltv: Not a valid number", id="ltv-string"),
+    pytest.param({"delivery_category": "pickup"}, "data.0.properties.delivery_category: Must be one of: in_store, "
+                 "curbside, home_delivery", id="delivery-category"),
+    pytest.param({"content_name": 7}, "data.0.properties.content_name: Not a valid string", id="content-name"),
 ])  # fmt: skip
 def test_refused_in_tiktoks_words(properties: dict[str, Any], message: str) -> None:
     body = _body([_web(0, properties=properties)])

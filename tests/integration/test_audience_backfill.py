@@ -3,7 +3,8 @@
 100,000 users enter audience ``bf`` while no job watches it; the trigger topic is then emptied
 (``delete_records``), so only the membership table remembers them. An ``existing_users: true`` job is applied
 with ``tikstream jobs apply``: the emulator's audience must end with exactly those members, with the backfill's
-progress in ``/jobs`` and ``/metrics``. Then an exit without a profile removes one of them, and a new enter
+progress in ``/jobs`` and ``/metrics``, whether the job delivers by files or streams (``/segment/mapping/``).
+Then an exit without a profile removes one of them, and a new enter
 adds a user, through the job's own batches.
 """
 
@@ -32,6 +33,8 @@ from emulator_proc import admin_url
 ADVERTISER = "7000000000000000000"
 USERS = 100_000
 BUDGET_SECONDS = 90.0
+DELIVERIES = [pytest.param({"flush_interval_seconds": 2}, id="file"),
+              pytest.param({"delivery": "streaming"}, id="streaming")]
 
 
 def email_hash(i: int) -> str:
@@ -75,10 +78,10 @@ def start(env: dict[str, str], tmp: Path) -> subprocess.Popen[bytes]:
                             stderr=err.open("wb"))
 
 
-def apply_job(env: dict[str, str], tmp: Path) -> None:
+def apply_job(env: dict[str, str], tmp: Path, delivery: dict[str, Any]) -> None:
     job = {"id": "bf-tt", "type": "audience_export", "auth": "main", "audience": "bf",
            "advertiser_id": ADVERTISER, "identifiers": {"user.email": "EMAIL_SHA256"},
-           "flush_interval_seconds": 2, "existing_users": True}
+           "existing_users": True, **delivery}
     path = tmp / "job.json"
     path.write_bytes(orjson.dumps(job))
     done = subprocess.run([sys.executable, "-m", "tikstream.cli", "jobs", "apply", "-f", str(path)],
@@ -160,8 +163,10 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.kill()
 
 
+@pytest.mark.parametrize("delivery", DELIVERIES)
 def test_existing_users_backfill_then_exit_without_profile(kafka_config: dict[str, str], env: dict[str, str],
-                                                           emulator: str, tmp_path: Path) -> None:
+                                                           emulator: str, tmp_path: Path,
+                                                           delivery: dict[str, Any]) -> None:
     port, topic = env["TIKSTREAM_HTTP_PORT"], env["TIKSTREAM_TRIGGER_TOPICS"]
     proc = start(env, tmp_path)
     try:
@@ -172,7 +177,7 @@ def test_existing_users_backfill_then_exit_without_profile(kafka_config: dict[st
 
         seen: list[dict[str, Any]] = []
         t0 = time.monotonic()
-        apply_job(env, tmp_path)
+        apply_job(env, tmp_path, delivery)
         took = wait_audience(emulator, port, {email_hash(i) for i in range(USERS)}, 180.0, seen)
         took = time.monotonic() - t0
         print(f"\nbackfill of {USERS} users: {took:.1f}s from jobs apply to the emulator; states seen: {seen}")
@@ -203,8 +208,9 @@ def test_existing_users_backfill_then_exit_without_profile(kafka_config: dict[st
         stop(proc)
 
 
+@pytest.mark.parametrize("delivery", DELIVERIES)
 def test_instance_killed_during_the_backfill(kafka_config: dict[str, str], env: dict[str, str], emulator: str,
-                                             tmp_path: Path) -> None:
+                                             tmp_path: Path, delivery: dict[str, Any]) -> None:
     """SIGKILL while the backfill runs; the restarted instance backfills again: exactly the members, one
     audience."""
     port, topic, n = env["TIKSTREAM_HTTP_PORT"], env["TIKSTREAM_TRIGGER_TOPICS"], 20_000
@@ -213,7 +219,7 @@ def test_instance_killed_during_the_backfill(kafka_config: dict[str, str], env: 
     try:
         produce(kafka_config, topic, (enter(i) for i in range(n)))
         committed_to_end(kafka_config, env["TIKSTREAM_GROUP_ID"], topic)
-        apply_job(env, tmp_path)
+        apply_job(env, tmp_path, delivery)
         deadline, state = time.monotonic() + 60, None
         while time.monotonic() < deadline and state not in ("scanning", "uploading", "applying", "done"):
             state = job_status(port).get("backfill", {}).get("state")

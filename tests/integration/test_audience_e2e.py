@@ -50,12 +50,19 @@ EXPECTED = {email_hash(i) for i in range(20_000) if i < 1_000 or i >= 5_000}
 
 @pytest.fixture
 def env(kafka_config: dict[str, str], new_topic: Any, emulator: str, tmp_path: Path) -> dict[str, str]:
+    return make_env(kafka_config, new_topic, emulator, tmp_path, flush_interval_seconds=2)
+
+
+def make_env(kafka_config: dict[str, str], new_topic: Any, emulator: str, tmp_path: Path,
+             **job_fields: Any) -> dict[str, str]:
+    """Topics, the job ``vip-tt`` (with ``job_fields``) on the config topic, an auth file: the environment of
+    ``start``."""
     triggers = new_topic(4, "triggers")
     config = new_topic(1, "jobs", {"cleanup.policy": "compact"})
     dlq = new_topic(1, "dlq")
     job = {"id": "vip-tt", "type": "audience_export", "auth": "main", "audience": "vip",
            "advertiser_id": ADVERTISER, "identifiers": {"user.email": "EMAIL_SHA256"},
-           "flush_interval_seconds": 2, "created_at": "2020-01-01T00:00:00Z"}
+           "created_at": "2020-01-01T00:00:00Z", **job_fields}
     publish(kafka_config, config, [("vip-tt", orjson.dumps(job))])
     auth = tmp_path / "auth.json"
     auth.write_text(orjson.dumps({"authorizations": {"main": {

@@ -100,3 +100,18 @@ def test_delete_tombstones_and_unknown_job_is_an_error(cli, kafka_config) -> Non
     assert read_config_topic(kafka_config, cli.topic) == {}
     unknown = cli("jobs", "delete", "web-purchase")
     assert unknown.returncode == 1 and "unknown job" in unknown.stderr
+
+
+def test_apply_refuses_to_switch_a_jobs_delivery(cli, kafka_config, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("jobs", "apply", "-f", str(EXAMPLES / "audience-export.yaml")).returncode == 0
+    before = {k: r.value for k, r in _read(kafka_config, cli.topic).items()}
+    doc = orjson.loads(next(iter(before.values())) or b"")
+    for key in ("flush_interval_minutes", "flush_max_users", "flush_max_bytes", "retention_in_days", "created_at"):
+        doc.pop(key, None)
+    switched = tmp_path / "switched.json"
+    switched.write_bytes(orjson.dumps({**doc, "delivery": "streaming"}))
+    result = cli("jobs", "apply", "-f", str(switched))
+    assert result.returncode == 1
+    assert f"invalid: {doc['id']}: delivery: 'streaming' cannot replace 'file' of the running version" \
+        in result.stderr and "nothing published" in result.stderr
+    assert {k: r.value for k, r in _read(kafka_config, cli.topic).items()} == before

@@ -23,7 +23,8 @@ from tikstream.errors import InvalidRecord
 from tikstream.records import decode
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = {"web-purchase": "C4ABCDEF", "app-trial": "7200000000000000001", "store-purchase": "1616318632825"}
+SOURCES = {"web-purchase": "C4ABCDEF", "app-trial": "7200000000000000001", "store-purchase": "1616318632825",
+           "crm-qualified": "7300000000000000001"}
 
 
 @pytest.fixture
@@ -57,14 +58,23 @@ def test_demo_summary_matches_the_emulator(kafka_config: dict[str, str], demo_di
         listed = get_json(f"{summary['emulator']}/_emulator/state?events=1&event_source_id={source}")
         unique = sum(1 for e in listed["events"]["list"] if not e["duplicate"])
         assert rows[job]["accepted"] == f"{unique} events" and unique > 0
-    (audience,) = state["audiences"]
-    assert rows["vip-to-tiktok"]["audience"] == audience["id"]
-    assert rows["vip-to-tiktok"]["members"] == str(audience["members_count"]) and audience["members_count"] > 0
-    assert rows["vip-to-tiktok"]["pending"] == "0"
+        if job == "crm-qualified":  # every crm event carries its lead; those without one are dead-lettered
+            assert all(e["lead"]["lead_id"] and e["lead"]["lead_event_source"] == "HubSpot"
+                       for e in listed["events"]["list"])
+            assert any("crm-qualified" in line and "crm_events" in line for line in result.stdout.splitlines())
+    by_kind = {a["kind"]: a for a in state["audiences"]}
+    assert len(by_kind) == len(state["audiences"]) == 2
+    for job, kind, pending in (("vip-to-tiktok", "customer_file", "0"), ("vip-live", "segment", "-")):
+        audience = by_kind[kind]
+        assert rows[job]["audience"] == audience["id"]
+        assert rows[job]["members"] == str(audience["members_count"]) and audience["members_count"] > 0
+        assert rows[job]["pending"] == pending
+    # one audience, two deliveries: as many ids (phone hashes differ: digits only in files, +E.164 streamed)
+    assert by_kind["segment"]["members_count"] == by_kind["customer_file"]["members_count"]
     assert rows["(no job)"]["dlq"] == len(POISON) == summary["poison"]
 
     jobs = get_json(summary["tikstream"] + "/jobs")["jobs"]
-    assert {j["id"] for j in jobs} == {*SOURCES, "vip-to-tiktok"}
+    assert {j["id"] for j in jobs} == {*SOURCES, "vip-to-tiktok", "vip-live"}
     env = (demo_dir / "env").read_text()
     assert f"TIKSTREAM_GROUP_ID={namespace}" in env and "TIKSTREAM_TIKTOK_BASE_URL=" in env
     assert oct((demo_dir / "auth.json").stat().st_mode & 0o777) == "0o600"
@@ -120,6 +130,8 @@ def test_plan_has_enters_exits_and_varied_profiles() -> None:
     assert any("idfa" in p for p in profiles) and any("gaid" in p for p in profiles)
     assert any(len(p.get("email", "")) == 64 for p in profiles), "some e-mails arrive hashed"
     assert all(p["order"]["contents"] for p in profiles)
+    assert counts[("qualified_leads", "enter")] > 0
+    assert 0 < sum("lead_id" not in p for p in profiles) < len(profiles) / 5, "a few leads without a lead id"
     assert all(p.get("email", "x@example.com").strip().lower().split("@")[-1].endswith(".example")
                or "example." in p.get("email", "x@example.com").lower() or len(p["email"]) == 64 for p in profiles)
 
@@ -144,7 +156,7 @@ def test_summary_reports_jobs_without_a_sink_as_dead_lettered() -> None:
     from tikstream.demo.summary import build_rows, expected_routed
 
     jobs, plan = _jobs(), make_plan(200, seed=5)
-    routed = {(("job_type", j.type),): float(expected_routed(j, plan)) for j in jobs}
+    routed = _routed(jobs, plan)
     dlq: Counter[str | None] = Counter({j.id: expected_routed(j, plan) for j in jobs})
     dlq[None] = plan.poison
     snap = Snapshot(metrics=_metrics(records_routed_total=routed, dlq_records_total={(): float(dlq.total())}),
@@ -156,14 +168,25 @@ def test_summary_reports_jobs_without_a_sink_as_dead_lettered() -> None:
     assert rows["(no job)"].check == "ok" and rows["(no job)"].dlq == plan.poison
 
 
+def _routed(jobs: Any, plan: Any) -> dict[tuple[tuple[str, str], ...], float]:
+    """``records_routed_total`` by job type, as tikstream counts it (two audience jobs: their sum)."""
+    from tikstream.demo.summary import expected_routed
+
+    routed: dict[tuple[tuple[str, str], ...], float] = {}
+    for j in jobs:
+        key = (("job_type", j.type),)
+        routed[key] = routed.get(key, 0.0) + expected_routed(j, plan)
+    return routed
+
+
 def test_summary_flags_a_disagreement_with_the_emulator() -> None:
     from collections import Counter
 
     from tikstream.demo.observe import Snapshot
-    from tikstream.demo.summary import build_rows, expected_routed
+    from tikstream.demo.summary import build_rows, expected_dead_letters
 
     jobs, plan = _jobs(), make_plan(200, seed=5)
-    routed = {(("job_type", j.type),): float(expected_routed(j, plan)) for j in jobs}
+    routed = _routed(jobs, plan)
     sent = {(("job", j.id),): 10.0 for j in jobs}
     audience = {"id": "71", "name": "tikstream vip_customers 2026-11-25 10:00:00", "members_count": 3,
                 "history": [{"action": "CREATE", "added": 3, "removed": 0}]}
@@ -174,6 +197,10 @@ def test_summary_flags_a_disagreement_with_the_emulator() -> None:
     dlq: Counter[str | None] = Counter({None: plan.poison})
     rows = {r.job: r for r in build_rows(jobs, plan, snap, dlq, lambda source: 9)}
     assert rows["web-purchase"].check == "tikstream sent 10, emulator has 9"
+    crm = next(j for j in jobs if j.type == "crm_events")
+    letters = expected_dead_letters(crm, plan)
+    assert letters > 0 and rows["crm-qualified"].check == f"tikstream sent 10, emulator has 9; 0 dead letters, " \
+        f"{letters} planned (triggers without a lead id)"
     assert (rows["vip-to-tiktok"].audience, rows["vip-to-tiktok"].members, rows["vip-to-tiktok"].check) == \
         ("71", "3", "ok")
 
@@ -192,7 +219,7 @@ def test_settled_waits_for_the_audience(entry: dict[str, Any], quiet_for: float,
 
     jobs = _jobs()
     metrics = _metrics(records_consumed_total={(("topic", "t"),): 50.0}, commit_lag_records={})
-    snap = Snapshot(metrics=metrics, jobs=[{"id": "vip-to-tiktok", **entry}])
+    snap = Snapshot(metrics=metrics, jobs=[{"id": j.id, **entry} for j in jobs if j.type == "audience_export"])
     ok, why = settled(snap, 50, jobs, quiet_for, audience_wait=13.0)
     assert ok is not busy, why
 

@@ -84,6 +84,7 @@ def test_valid_examples_round_trip(base: str) -> None:
     ("file", "model"),
     [
         pytest.param("audience-export.yaml", AudienceExportJob, id="audience-export"),
+        pytest.param("audience-streaming.yaml", AudienceExportJob, id="audience-streaming"),
         pytest.param("web-events.yaml", WebEventsJob, id="web-events"),
         pytest.param("app-events.yaml", AppEventsJob, id="app-events"),
         pytest.param("offline-events.yaml", OfflineEventsJob, id="offline-events"),
@@ -167,6 +168,9 @@ def test_event_source() -> None:
         pytest.param("web", {"event_time_field": "ts"}, id="time-from-ts"),
         pytest.param("web", {"identifiers": {"user.orders.0.email": "email"}}, id="array-index-path"),
         pytest.param("audience", {"identifiers": {"user.gaid": "GAID_MD5"}}, id="one-calculate-type"),
+        pytest.param("audience", {"delivery": "streaming", "stream_batch_max": 10_000, "stream_linger_ms": 0},
+                     id="streaming-bounds"),
+        pytest.param("audience", {"delivery": "file", "stream_batch_max": 1000}, id="stream-default-on-file"),
         pytest.param("audience", {"retention_in_days": 365, "flush_interval_seconds": 86_400}, id="bounds"),
         pytest.param("audience", {"created_at": "2026-11-24T10:15:00Z"}, id="created-at"),
         pytest.param("audience", {"enabled": False, "label": "x", "description": ""}, id="common-fields"),
@@ -315,7 +319,7 @@ INVALID = [
         "offline",
         {"event_name": "StoreVisit"},
         "event_name",
-        "standard event names only",
+        "offline events take standard names only",
         id="offline-custom",
     ),
     pytest.param(
@@ -368,6 +372,15 @@ INVALID = [
     pytest.param(
         "audience", {"audiences": ["x"]}, "audiences", "unknown field", id="events-field-on-audience"
     ),
+    pytest.param("audience", {"delivery": "stream"}, "delivery", "'file' or 'streaming'", id="bad-delivery"),
+    pytest.param("audience", {"stream_batch_max": 500}, "stream_batch_max",
+                 "500 has no effect: stream_batch_max only applies when delivery is 'streaming'", id="stream-on-file"),
+    pytest.param("audience", {"delivery": "streaming", "flush_interval_seconds": 60}, "flush_interval_seconds",
+                 "only applies when delivery is 'file', and delivery is 'streaming'", id="flush-on-streaming"),
+    pytest.param("audience", {"delivery": "streaming", "stream_batch_max": 10_001}, "stream_batch_max",
+                 "less than or equal to 10000", id="stream-batch-over-10000"),
+    pytest.param("audience", {"delivery": "streaming", "stream_linger_ms": -1}, "stream_linger_ms", "0",
+                 id="negative-linger"),
 ]
 
 
@@ -472,7 +485,7 @@ def test_load_reports_every_job_by_position(tmp_path: Path) -> None:
     with pytest.raises(JobConfigError) as caught:
         load_job_file(path)
     assert [str(e) for e in caught.value.errors] == [
-        "[1].batch_max_events: must be greater than or equal to 1",
+        "[1].batch_max_events: must be greater than or equal to 1, not 0",
         "[2]: a job must be an object",
         "[3].id: duplicate job id 'web-purchase' (also at [0])",
     ]

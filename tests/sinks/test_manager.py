@@ -185,3 +185,32 @@ def test_close_closes_running_and_retiring_sinks() -> None:
     new = w.apply(web_job(event_name="CompletePayment"))
     w.manager.close()
     assert old.closed and new.closed and w.manager.sinks() == []
+
+
+def test_job_ids_name_running_and_retiring_sinks_until_closed() -> None:
+    w = World()
+    w.put(web_job())
+    w.put(web_job("other"), key="other")
+    w.sync()
+    w.deliver(5)
+    assert w.apply(None) is None  # "j" deleted: its sink retires, owing 5
+    assert w.manager.job_ids() == {"j", "other"}
+    w.sink("other").complete()
+    w.built[0].complete()
+    w.manager.poll()
+    assert w.manager.job_ids() == {"other"}
+
+
+def test_the_registry_knows_a_job_deleted_only_once_caught_up_and_while_its_last_record_is_a_tombstone() -> None:
+    w = World()
+    w.put(web_job())
+    w.put(None)  # deleted
+    assert w.registry.deleted == {"j": "0:1"}
+    assert not w.registry.is_deleted("j")  # still reading: a new version may follow
+    w.registry.caught_up = True
+    assert w.registry.is_deleted("j") and not w.registry.is_deleted("never-seen")
+    w.put(web_job())  # created again
+    assert w.registry.deleted == {} and not w.registry.is_deleted("j")
+    w.put(None)
+    w.registry.apply(ConfigRecord("j", b"{not json", 0, w.offset))  # an invalid version: not deleted either
+    assert not w.registry.is_deleted("j") and "j" in w.registry.rejections

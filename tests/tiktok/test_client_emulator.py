@@ -360,5 +360,9 @@ def test_limiter_rate_holds_at_the_emulator(base_url: str, admin: Admin) -> None
         list(pool.map(lambda n: client.track_events(TOKEN, events(n, 1, prefix="lim")), range(120)))
     stamps = [e["received_at"] for e in admin.requests() if e["path"] == TRACK_PATH]
     assert len(stamps) == 120
-    assert max_in_window(stamps, 1.0) <= rate + 1 + 1
+    # the ceiling at the server, allowing 150 ms of arrival jitter (a loaded two-core CI machine delays some
+    # requests and bunches them with later ones; seen: 43 in a window). Without the limiter, 8 workers put
+    # all 120 in one window; the exact ceiling is tested against the limiter's own clock in test_tiktok_ratelimit
+    assert max_in_window(stamps, 1.0) <= rate + 1 + 0.15 * rate
+    assert (len(stamps) - 1) / (max(stamps) - min(stamps)) <= rate * 1.05
     assert admin.state()["events"]["unique"] == 120

@@ -227,13 +227,13 @@ def test_list_advertisers(make_client: MakeClient) -> None:
 
 
 def test_every_endpoint_ends_with_a_slash_and_is_relative() -> None:
-    assert len(ENDPOINTS) == 9
+    assert len(ENDPOINTS) == 11
     for endpoint in ENDPOINTS:
         assert endpoint.endswith("/") and not endpoint.startswith("/")
 
 
 def test_every_request_path_ends_with_a_slash(make_client: MakeClient) -> None:
-    data = {"file_path": "fp", "custom_audience_id": "a", "access_token": "t", "list": []}
+    data = {"file_path": "fp", "custom_audience_id": "a", "access_token": "t", "list": [], "audience_id": "s"}
     client, script = make_client(envelope(data=data))
     client.track_events(TOKEN, EVENTS)
     client.upload_audience_file(TOKEN, "700", "EMAIL_SHA256", b"x\n", "f.txt")
@@ -242,6 +242,9 @@ def test_every_request_path_ends_with_a_slash(make_client: MakeClient) -> None:
     client.get_audiences(TOKEN, "700", ["a"])
     list(client.list_audiences(TOKEN, "700"))
     client.delete_audiences(TOKEN, "700", ["a"])
+    client.create_segment_audience(TOKEN, "700", "n")
+    client.segment_mapping(TOKEN, {"advertiser_ids": ["700"], "action": "add", "id_schema": ["EMAIL_SHA256"],
+                                   "batch_data": [[{}]]})
     client.exchange_auth_code("app", APP_SECRET, "code")
     client.list_advertisers(TOKEN, "app", APP_SECRET)
     paths = [r.url.path for r in script.requests]

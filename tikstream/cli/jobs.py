@@ -6,7 +6,7 @@ import argparse
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from tikstream.cli.common import RAW, print_table, require_kafka, settings_options, unknown_job
+from tikstream.cli.preview import add_preview_parser, cmd_preview
 from tikstream.errors import ConfigError, JobConfigError
 from tikstream.settings import Settings
 
@@ -23,6 +24,7 @@ EPILOG_JOBS = """examples:
   tikstream jobs list
   tikstream jobs status web-purchase
   tikstream jobs delete web-purchase
+  tikstream jobs preview -f examples/web-events.yaml --triggers examples/triggers.jsonl
 
 Job reference: docs/jobs.md (generated from schemas/job.schema.json).
 """
@@ -55,21 +57,34 @@ def add_jobs_parser(sub: Any) -> None:
             p.add_argument("job_id", nargs="?", help="one job (default: all)")
             p.add_argument("--url", help="a running instance (default http://127.0.0.1:HTTP_PORT)")
         settings_options(p)
+    add_preview_parser(jsub)
 
 
-
-def _load_jobs(files: list[Path]) -> tuple[list[Any], list[str]]:
+def _load_jobs(files: list[Path], authorizations: Mapping[str, Any] | None) -> tuple[list[Any], list[str]]:
+    """Every job of ``files`` and every error, field by field; with ``authorizations``, each job's authorization
+    check too (for a job with other errors, the checks that need only its ``auth`` and ``type``)."""
     from tikstream.jobs.loading import load_job_file
 
     jobs: list[Any] = []
     errors: list[str] = []
     for path in files:
         try:
-            jobs.extend(load_job_file(path))
+            found = load_job_file(path)
         except JobConfigError as exc:
             errors.extend(f"{path}: {exc.job_id or '?'}: {e}" for e in exc.errors)
+            if authorizations is not None:
+                errors.extend(_document_auth_errors(path, authorizations))
+            continue
         except ConfigError as exc:
             errors.append(f"{path}: {exc}")
+            continue
+        jobs.extend(found)
+        if authorizations is not None:
+            from tikstream.auth import check_job_auth
+
+            many = len(found) > 1
+            errors.extend(f"{path}: {job.id}: {_at(i, many)}{e}" for i, job in enumerate(found)
+                          for e in check_job_auth(job, authorizations))
     seen: set[str] = set()
     for job in jobs:
         if job.id in seen:
@@ -78,22 +93,52 @@ def _load_jobs(files: list[Path]) -> tuple[list[Any], list[str]]:
     return jobs, errors
 
 
-def _auth_errors(jobs: list[Any], settings: Settings) -> list[str]:
-    from tikstream.auth import check_job_auth, load_authorizations
+def _document_auth_errors(path: Path, authorizations: Mapping[str, Any]) -> list[str]:
+    from tikstream.auth import check_document_auth, check_job_auth
+    from tikstream.jobs.loading import job_documents
+    from tikstream.jobs.models import parse_job
 
+    docs = job_documents(path)
+    out: list[str] = []
+    for i, doc in enumerate(docs):
+        if not isinstance(doc, Mapping):
+            continue
+        try:
+            found = check_job_auth(parse_job(doc), authorizations)
+        except JobConfigError:
+            found = check_document_auth(doc, authorizations)
+        job_id = doc.get("id") if isinstance(doc.get("id"), str) else "?"
+        out.extend(f"{path}: {job_id}: {_at(i, len(docs) > 1)}{e}" for e in found)
+    return out
+
+
+def _at(index: int, many: bool) -> str:
+    return f"[{index}]." if many else ""
+
+
+def _authorizations(settings: Settings, *, required: bool) -> tuple[Mapping[str, Any] | None, list[str]]:
+    """The authorization file's entries, when ``required`` (``apply``) or configured (``validate``: the
+    setting was given, or the file exists at its default path); else None. An unusable file is an error."""
+    from tikstream.auth import load_authorizations
+
+    configured = "auth_file" in settings.model_fields_set or Path(settings.auth_file).exists()
+    if not (required or configured):
+        return None, []
     try:
-        authorizations = load_authorizations(settings.auth_file)
+        return load_authorizations(settings.auth_file), []
     except ConfigError as exc:
-        return [str(exc)]
-    return [f"{job.id}: {e}" for job in jobs for e in check_job_auth(job, authorizations)]
+        return None, [str(exc)]
 
 
 def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
-    jobs, errors = _load_jobs(args.files)
+    authorizations, errors = _authorizations(settings, required=False)
+    jobs, job_errors = _load_jobs(args.files, authorizations)
+    errors += job_errors
     for e in errors:
         print(f"invalid: {e}", file=sys.stderr)
     if not errors:
-        print(f"ok: {len(jobs)} job(s) valid: {', '.join(j.id for j in jobs)}")
+        checked = " and their authorizations" if authorizations is not None else ""
+        print(f"ok: {len(jobs)} job(s) valid{checked}: {', '.join(j.id for j in jobs)}")
     return 1 if errors else 0
 
 
@@ -103,8 +148,9 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     from tikstream.kafka.admin import ensure_topics
     from tikstream.kafka.config_topic import publish, read_config_topic
 
-    jobs, errors = _load_jobs(args.files)
-    errors += _auth_errors(jobs, settings) if not errors else []
+    authorizations, errors = _authorizations(settings, required=True)
+    jobs, job_errors = _load_jobs(args.files, authorizations)
+    errors += job_errors
     for e in errors:
         print(f"invalid: {e}", file=sys.stderr)
     if errors:
@@ -114,6 +160,12 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     kafka = settings.kafka_config()
     ensure_topics(kafka, own_topics(settings))
     current = read_config_topic(kafka, settings.config_topic)
+    changed = [f"{job.id}: {e}" for job in jobs for e in _change_errors(current.get(job.id), job)]
+    if changed:
+        for e in changed:
+            print(f"invalid: {e}", file=sys.stderr)
+        print("nothing published", file=sys.stderr)
+        return 1
     now = datetime.now(UTC)
     records = []
     for job in jobs:
@@ -123,6 +175,20 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     for job in jobs:
         print(f"applied {job.id} ({job.type})")
     return 0
+
+
+def _change_errors(record: Any, job: Any) -> list[Any]:
+    """What ``job`` may not change from the version on the config topic (``tikstream.jobs.changes``)."""
+    from tikstream.jobs.changes import change_errors
+    from tikstream.jobs.models import parse_job
+
+    if record is None or record.value is None:
+        return []
+    try:
+        previous = parse_job(record.value)
+    except JobConfigError:
+        return []  # the topic's version is invalid: nothing runs that could be contradicted
+    return change_errors(previous, job)
 
 
 def _existing_created_at(record: Any, parse: Any) -> datetime | None:
@@ -200,4 +266,5 @@ def _loads(value: bytes | None) -> dict[str, Any]:
 
 JOB_COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "apply": cmd_apply, "validate": cmd_validate, "delete": cmd_delete, "list": cmd_list, "status": cmd_status,
+    "preview": cmd_preview,
 }  # fmt: skip

@@ -2,9 +2,9 @@
 
 Profiles look like what an audience engine sends (docs/architecture.md §3): e-mails written carelessly (case, spaces),
 phones from several countries in several notations (some without a country code, some not numbers at all),
-mobile advertising ids (IDFA upper case, GAID lower case) with the ATT status, an IP and a user agent, and
-the last order with its contents. A few e-mails arrive already hashed. Every address is on a reserved
-domain (``example.com`` and friends, RFC 2606) and every IP in a documentation range (RFC 5737), so the
+mobile advertising ids (IDFA upper case, GAID lower case) with the ATT status, an IP and a user agent, the
+last order with its contents, and (for most) a CRM lead id. A few e-mails arrive already hashed. Every address
+is on a reserved domain (``example.com`` and friends, RFC 2606) and every IP in a documentation range (RFC 5737), so the
 demo never carries a real person's data.
 
 The plan is deterministic for a seed. Each valid trigger belongs to one of the audiences the example jobs
@@ -28,8 +28,10 @@ import phonenumbers
 __all__ = ["AUDIENCES", "POISON", "Plan", "Planned", "make_plan"]
 
 AUDIENCES: Final[dict[str, float]] = {  # slug -> share of the valid triggers
-    "vip_customers": 0.40, "cart_abandoners": 0.25, "trial_users": 0.20, "in_store_buyers": 0.15,
+    "vip_customers": 0.35, "cart_abandoners": 0.22, "trial_users": 0.18, "in_store_buyers": 0.13,
+    "qualified_leads": 0.12,
 }  # fmt: skip
+NO_LEAD_SHARE: Final = 0.1  # profiles without a CRM lead id: a crm job dead-letters their triggers
 EXIT_SHARE: Final = 0.2  # of an audience's triggers, once it has members
 
 POISON: Final[tuple[tuple[str, bytes | None], ...]] = (  # (DLQ reason, value)
@@ -172,6 +174,10 @@ class _Profiles:
         if ios:
             profile["att_status"] = rng.choice(_ATT)
         profile.update(_order(rng, self._now, currency))
+        if rng.random() >= NO_LEAD_SHARE:
+            profile["lead_id"] = str(rng.randrange(10**12, 10**13))
+            profile["qualified_at"] = profile["last_order_at"]
+            profile["deal_value"] = rng.choice((500, 1200, 5000))
         return profile
 
 

@@ -1,7 +1,8 @@
 """The demo's jobs: every example in ``examples/`` (one per type), checked and published to the config topic.
 
-The examples are applied as they are, with one change: the audience job flushes every ``flush_interval``
-seconds instead of hourly, so that the audience fills while the demo watches.
+The examples are applied as they are, with one change: the file audience job flushes every ``flush_interval``
+seconds instead of hourly, so that the audience fills while the demo watches (the streaming one sends within a
+second anyway).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tikstream.settings import Settings
 __all__ = ["TRIGGER_PARTITIONS", "apply", "kafka_config", "load_examples"]
 
 TRIGGER_PARTITIONS = 3
-_ORDER = ("audience_export", "web_events", "app_events", "offline_events")
+_ORDER = ("audience_export", "web_events", "app_events", "offline_events", "crm_events")
 
 
 def kafka_config(run: Settings) -> dict[str, str]:
@@ -37,7 +38,8 @@ def load_examples(examples: Path, flush_interval: int) -> list[tuple[Path, AnyJo
     for path in sorted([*examples.glob("*.yaml"), *examples.glob("*.yml")]):
         for job in load_job_file(path):
             note = ""
-            if isinstance(job, AudienceExportJob) and job.flush_interval_seconds != flush_interval:
+            if (isinstance(job, AudienceExportJob) and job.delivery == "file"
+                    and job.flush_interval_seconds != flush_interval):
                 note = f"flush_interval_seconds {job.flush_interval_seconds} -> {flush_interval} for the demo"
                 job = job.model_copy(update={"flush_interval_seconds": flush_interval})
             found.append((path, job, note))

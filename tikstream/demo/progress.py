@@ -24,7 +24,7 @@ from tikstream.settings import Settings
 __all__ = ["Reporter", "produce_paced", "settle", "settled"]
 
 TICK_S = 0.5
-_IDLE_KEYS = ("pending_files", "batch_users", "shipping_batches")
+_IDLE_KEYS = ("pending_files", "pending_requests", "batch_users", "shipping_batches")
 
 
 class Reporter:

@@ -1,10 +1,12 @@
 """The demo's closing table: per job what tikstream did, confirmed against what the emulator received.
 
-Sources, per column: ROUTED from tikstream's ``records_routed_total`` (by job type: the demo has one job of
-each type) and, for comparison, the number the generator planned; ACCEPTED from the emulator (events of the
-job's ``event_source_id``, duplicates not counted; for an audience, the ids its APPEND and REMOVE operations
-added and removed); AUDIENCE and PENDING from ``/jobs``, MEMBERS from the emulator; DLQ from the DLQ topic
-itself (letters by ``job`` header). CHECK says ``ok`` when the two sides agree, else what differs.
+Sources, per column: ROUTED from tikstream's ``records_routed_total`` (by job type: for the two audience jobs,
+file and streaming, their sum) and, for comparison, the number the generator planned for the jobs of that
+type; ACCEPTED from the emulator (events of the job's ``event_source_id``, duplicates not counted; for an
+audience, the ids its APPEND/REMOVE operations or its add/delete requests added and removed); AUDIENCE and
+PENDING from ``/jobs``, MEMBERS from the emulator; DLQ from the DLQ topic itself (letters by ``job`` header;
+a crm job must dead-letter exactly the planned triggers without a lead id).
+CHECK says ``ok`` when the two sides agree, else what differs.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from typing import Any
 
 from tikstream.demo.generator import Plan
 from tikstream.demo.observe import Snapshot
-from tikstream.jobs.models import AnyJob, AudienceExportJob
+from tikstream.jobs.models import AnyJob, AudienceExportJob, CrmEventsJob
+from tikstream.records import compile_path
 
-__all__ = ["Row", "build_rows", "event_source_id", "expected_routed", "render"]
+__all__ = ["Row", "build_rows", "event_source_id", "expected_dead_letters", "expected_routed", "render"]
 
 NO_JOB = "(no job)"
 
@@ -61,13 +64,13 @@ def build_rows(jobs: Sequence[AnyJob], plan: Plan, snap: Snapshot, dlq: Counter[
     for job in jobs:
         routed = int(snap.metric("records_routed_total", job_type=job.type))
         problems = _state_problems(snap.job(job.id))
-        expected = expected_routed(job, plan)
+        expected = sum(expected_routed(j, plan) for j in jobs if j.type == job.type)  # routed counts by type
         if routed != expected:
             problems.append(f"routed {routed}, generator planned {expected}")
         if isinstance(job, AudienceExportJob):
             row = _audience_row(job, snap, routed, dlq[job.id], problems)
         else:
-            row = _events_row(job, snap, routed, dlq[job.id], unique_events, problems)
+            row = _events_row(job, snap, routed, dlq[job.id], unique_events, problems, plan)
         rows.append(row)
     undecodable = dlq[None]
     check = "ok" if undecodable == plan.poison else f"{undecodable} undecodable letters, {plan.poison} planned"
@@ -87,13 +90,25 @@ def _state_problems(entry: dict[str, Any]) -> list[str]:
     return []
 
 
+def expected_dead_letters(job: AnyJob, plan: Plan) -> int:
+    """The triggers ``job`` must dead-letter: for a crm job those without a lead id; none for the others."""
+    if not isinstance(job, CrmEventsJob):
+        return 0
+    lead_id = compile_path(job.lead_id_field)
+    return sum(1 for r in plan.records if r.doc is not None and r.audience in job.audiences
+               and r.event in job.triggers and lead_id(r.doc) is None)
+
+
 def _events_row(job: AnyJob, snap: Snapshot, routed: int, dlq: int, unique_events: Callable[[str], int],
-                problems: list[str]) -> Row:
+                problems: list[str], plan: Plan) -> Row:
     source = event_source_id(job) or ""
     received = unique_events(source)
     sent = int(snap.metric("events_sent_total", job=job.id))
     if sent != received:
         problems.append(f"tikstream sent {sent}, emulator has {received}")
+    letters = expected_dead_letters(job, plan)
+    if dlq != letters and snap.job(job.id).get("state") not in ("unavailable", "rejected"):
+        problems.append(f"{dlq} dead letters, {letters} planned (triggers without a lead id)")
     return Row(job.id, job.type, str(routed), f"{received} events", "-", "-", "-", dlq, _check(problems))
 
 

@@ -1,4 +1,7 @@
-"""Custom audiences, their members and their history (docs/tiktok-api.md §2.3-§2.8).
+"""Custom audiences, their members and their history (docs/tiktok-api.md §2.3-§2.9).
+
+Two kinds share one book (and one id space, as ``/dmp/custom_audience/get/`` shows both, §2.9): customer-file
+audiences and segment (streaming) audiences, whose members change by ``/segment/mapping/`` add and delete.
 
 Members are kept as a set of hashes: the union of the files' identifiers under APPEND, REMOVE and REPLACE
 (a MULTIPLE_TYPES row adds each of its hashes). An audience is *processing* (``is_valid`` false) until
@@ -20,6 +23,10 @@ from tikstream.emulator.options import AudienceRules
 
 ACTIONS: Final = ("APPEND", "REMOVE", "REPLACE")
 DAY: Final = 86_400.0
+FILE_KIND: Final = "customer_file"
+SEGMENT_KIND: Final = "segment"
+SEGMENT_NAME_MAX: Final = 70
+MAX_HISTORY: Final = 1000
 FIRST_AUDIENCE_ID: Final = 7_100_000_000_000_000_000  # past 2**53, as real ids are (§1.1)
 
 
@@ -46,6 +53,7 @@ class Audience:
     changed_at: float = 0.0
     members: set[str] = field(default_factory=set)
     history: list[Operation] = field(default_factory=list)
+    kind: str = FILE_KIND
 
 
 def fmt_time(ts: float) -> str:
@@ -84,6 +92,31 @@ class AudienceBook:
         audience.history.append(_operation("CREATE", files, now, len(members), 0, len(members)))
         self._audiences[audience.audience_id] = audience
         return audience
+
+    def create_segment(self, advertiser_id: str, name: str) -> Audience:
+        """A segment audience (§2.9): no members yet; a name over 70 characters is cut to 67 plus ``...``."""
+        if len(name) > SEGMENT_NAME_MAX:
+            name = name[: SEGMENT_NAME_MAX - 3] + "..."
+        now = self._clock.now()
+        audience = Audience(str(next(self._ids)), advertiser_id, name, "", now, None, changed_at=now, kind=SEGMENT_KIND)
+        audience.history.append(Operation("CREATE", (), now, 0, 0, 0))
+        self._audiences[audience.audience_id] = audience
+        return audience
+
+    def get(self, audience_id: str) -> Audience | None:
+        return self._audiences.get(audience_id)
+
+    def map_ids(self, audience: Audience, action: str, ids: set[str]) -> None:
+        """``/segment/mapping/`` on one audience: ``add`` or ``delete`` these hashes (no size rule, no wait)."""
+        before = len(audience.members)
+        if action == "add":
+            audience.members |= ids
+        else:
+            audience.members -= ids
+        after = len(audience.members)
+        op = Operation(action.upper(), (), self._clock.now(), max(0, after - before), max(0, before - after), after)
+        audience.history.append(op)
+        del audience.history[:-MAX_HISTORY]
 
     def find(self, advertiser_id: str, audience_id: str) -> Audience:
         audience = self._audiences.get(audience_id)
@@ -156,7 +189,7 @@ class AudienceBook:
         return {
             "audience_id": audience.audience_id,
             "name": audience.name,
-            "type": "Customer File",
+            "type": "Partner Audience" if audience.kind == SEGMENT_KIND else "Customer File",
             "audience_sub_type": audience.sub_type,
             "calculate_type": audience.calculate_type,
             "cover_num": len(audience.members),

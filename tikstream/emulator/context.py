@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -15,8 +15,11 @@ from tikstream.emulator.faults import FaultInjector
 from tikstream.emulator.filestore import FileStore
 from tikstream.emulator.oauth import AuthCodes
 from tikstream.emulator.options import EmulatorOptions, as_dict
-from tikstream.emulator.requestlog import RequestLog
+from tikstream.emulator.requestlog import MappingLog, RequestLog
 from tikstream.emulator.tokens import Grant, TokenRegistry, load_auth_file
+
+MAPPING_ROWS_KEPT: Final = 100_000
+"""Rows of accepted ``/segment/mapping/`` bodies kept for ``/_emulator/state?mappings=1`` (about 50 MB)."""
 
 
 class Emulator:
@@ -40,6 +43,7 @@ class Emulator:
         self.files = FileStore(self.clock)
         self.audiences = AudienceBook(self.clock, options.rules)
         self.events = EventStore(self.clock, options.max_events_kept)
+        self.mappings = MappingLog(MAPPING_ROWS_KEPT)
         self.log = RequestLog()
 
     def grant(self, request: web.Request) -> Grant:

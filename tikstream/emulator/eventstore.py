@@ -94,12 +94,21 @@ class EventStore:
             "duplicates": self.duplicates,
             "requests": self.requests,
             "kept": self._kept_events,
+            "unique_by_source": self.unique_by_source(),
         }
 
-    def listing(self, source_id: str | None = None) -> list[dict[str, Any]]:
-        """Kept events, oldest first: each item as sent plus ``source``, ``source_id`` and receipt facts."""
+    def unique_by_source(self) -> dict[str, int]:
+        """Distinct event ids received per ``event_source_id`` (what a loss check compares with what was sent)."""
+        out: dict[str, int] = {}
+        for (source_id, _event), seen in self._first_seen.items():
+            out[source_id] = out.get(source_id, 0) + len(seen)
+        return out
+
+    def listing(self, source_id: str | None = None, since: float | None = None) -> list[dict[str, Any]]:
+        """Kept events, oldest first: each item as sent plus ``source``, ``source_id`` and receipt facts. With
+        ``since``, only the batches received after that time (the newest are found without decoding the rest)."""
         listed: list[dict[str, Any]] = []
-        for batch in self._kept:
+        for batch in self._kept if since is None else self._received_after(since):
             if source_id is not None and batch.source_id != source_id:
                 continue
             extra = {
@@ -111,3 +120,12 @@ class EventStore:
             for index, item in enumerate(orjson.loads(batch.body)["data"]):
                 listed.append({**item, **extra, "duplicate": index in batch.duplicates})
         return listed
+
+    def _received_after(self, since: float) -> list[KeptBatch]:
+        newer: list[KeptBatch] = []
+        for batch in reversed(self._kept):
+            if batch.received_at <= since:
+                break
+            newer.append(batch)
+        newer.reverse()
+        return newer

@@ -68,3 +68,14 @@ LEAST_CERTAIN_MULTI_TYPE_HEADERS: Final[dict[str, re.Pattern[str] | None]] = {
     "maid": None,  # M as a header; refused: raw values
 }
 MAX_HEADER_REPEATS: Final = 3
+
+#: ``/segment/mapping/`` ``id_schema`` entries and the shape of their values (§2.9): upper case here, lower case
+#: accepted in requests. The segment API says AAID where the customer-file API says GAID.
+SEGMENT_ID_TYPES: Final[dict[str, re.Pattern[str]]] = {
+    "EMAIL_SHA256": SHA256_HEX,
+    "PHONE_SHA256": SHA256_HEX,
+    "IDFA_SHA256": SHA256_HEX,
+    "IDFA_MD5": MD5_HEX,
+    "AAID_SHA256": SHA256_HEX,
+    "AAID_MD5": MD5_HEX,
+}

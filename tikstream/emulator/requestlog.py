@@ -1,4 +1,5 @@
-"""A log of API requests (path, outcome, number of events, times) and counters by path and outcome.
+"""A log of API requests (path, outcome, number of events, times) and counters by path and outcome; and
+``MappingLog``, the accepted ``/segment/mapping/`` bodies.
 
 Outcome: ``ok`` for code 0, the code as text for an application error (``"40002"``), ``http_<status>`` for an
 HTTP error (404, 500, 504). The log keeps the last ``max_entries`` requests; counters cover all.
@@ -53,3 +54,22 @@ class RequestLog:
     def since(self, seq: int) -> list[dict[str, Any]]:
         """Entries with a sequence number above ``seq``, oldest first."""
         return [entry._asdict() for entry in self._entries if entry.seq > seq]
+
+
+class MappingLog:
+    """The accepted ``/segment/mapping/`` bodies as received, oldest first, bounded by their rows: the oldest
+    go once more than ``max_rows`` rows are kept (a body always stays until a newer one pushes it out)."""
+
+    def __init__(self, max_rows: int = 100_000) -> None:
+        self._bodies: deque[tuple[int, dict[str, Any]]] = deque()
+        self._rows = 0
+        self._max = max_rows
+
+    def add(self, body: dict[str, Any], rows: int) -> None:
+        self._bodies.append((rows, body))
+        self._rows += rows
+        while self._rows > self._max and len(self._bodies) > 1:
+            self._rows -= self._bodies.popleft()[0]
+
+    def bodies(self) -> list[dict[str, Any]]:
+        return [body for _, body in self._bodies]

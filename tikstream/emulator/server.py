@@ -27,7 +27,7 @@ from tikstream.emulator.envelope import (
     encode,
 )
 from tikstream.emulator.faults import Fault
-from tikstream.emulator.handlers import admin, dmp, events, oauth
+from tikstream.emulator.handlers import admin, dmp, events, oauth, segment
 from tikstream.emulator.options import EmulatorOptions
 
 API_PREFIX: Final = "/open_api/v1.3"
@@ -101,6 +101,8 @@ _API_ROUTES: Final[tuple[tuple[str, str, ApiHandler], ...]] = (
     ("GET", "/dmp/custom_audience/get/", dmp.get),
     ("GET", "/dmp/custom_audience/list/", dmp.listing),
     ("POST", "/dmp/custom_audience/delete/", dmp.delete),
+    ("POST", "/segment/audience/", segment.audience),
+    ("POST", "/segment/mapping/", segment.mapping),
     ("POST", "/oauth2/access_token/", oauth.access_token),
     ("GET", "/oauth2/advertiser/get/", oauth.advertisers),
 )

@@ -4,7 +4,8 @@ Without a tokens file the emulator is *open*: any non-empty ``Access-Token`` wor
 only its tokens (plus tokens minted by the OAuth flow or added through ``POST /_emulator/tokens``) work:
 
 - ``events_token``: ``/event/track/`` for web, app and crm; with ``pixel_code`` only web events of that pixel,
-  with ``app_id`` only app events of that TikTok App ID. No audience calls.
+  with ``app_id`` only app events of that TikTok App ID, with ``event_set_id`` only crm events of that CRM event
+  set. No audience calls.
 - ``offline_token``: ``/event/track/`` for its ``event_set_id`` with ``event_source`` offline only.
 - ``tiktok_signin``: any event and every audience call; with ``advertiser_ids``, only those advertisers.
 
@@ -68,9 +69,10 @@ def grant_from_entry(entry: Mapping[str, Any], where: str) -> Grant:
         raise ValueError(f"{where}.kind: must be one of {', '.join(KINDS)}")
     if kind == EVENTS:
         pixel, app = _opt_str(entry, "pixel_code", where), _opt_str(entry, "app_id", where)
-        if pixel and app:
-            raise ValueError(f"{where}: an events_token is scoped to a pixel_code or an app_id, not both")
-        return Grant(kind=EVENTS, pixel_code=pixel, scope_app_id=app)
+        crm = _opt_str(entry, "event_set_id", where)
+        if len([scope for scope in (pixel, app, crm) if scope]) > 1:
+            raise ValueError(f"{where}: an events_token is scoped to one pixel_code, app_id or event_set_id")
+        return Grant(kind=EVENTS, pixel_code=pixel, scope_app_id=app, event_set_id=crm)
     if kind == OFFLINE:
         event_set = _opt_str(entry, "event_set_id", where)
         if event_set is None:
@@ -151,6 +153,8 @@ def allow_events(grant: Grant, source: str, source_id: str) -> None:
         allowed = source == "web" and source_id == grant.pixel_code
     elif grant.scope_app_id is not None:
         allowed = source == "app" and source_id == grant.scope_app_id
+    elif grant.event_set_id is not None:
+        allowed = source == "crm" and source_id == grant.event_set_id
     else:
         allowed = source in ("web", "app", "crm")
     if not allowed:

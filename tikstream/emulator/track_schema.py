@@ -4,11 +4,12 @@ One rule book, checked in native code (jsonschema-rs) so that the emulator keeps
 
 - top level (§3.1): ``event_source`` web/app/offline/crm, a non-empty ``event_source_id``, 1 to 1,000 events;
 - each event (§3.2): ``event`` (offline: a standard event, §3.3), integer ``event_time`` in Unix seconds,
-  string ``event_id``; crm events need ``lead.lead_id``;
+  string ``event_id``; crm events need a non-empty string ``lead.lead_id`` (§3.2: required for crm);
 - ``user`` (§3.4): email, phone, external_id, first/last name and zip as lower-case SHA-256 hex (a string or a
   list of them); IDFA raw (upper case) or hashed, GAID raw (lower case) or hashed; ``att_status`` enum;
-- ``properties`` (§3.5) and ``page``/``app``/``ad``/``lead``: known keys with their documented types, the
-  travel and vehicle fields included (§3.5: names and types from Segment's travel and vehicle fields, integer
+- ``properties`` (§3.5) and ``page``/``app``/``ad``/``lead``: known keys with their documented types, Segment's
+  ``predicted_ltv`` (a number) and ``delivery_category`` (in_store, curbside, home_delivery) and the travel and
+  vehicle fields included (§3.5: names and types from Segment's travel and vehicle fields, integer
   ``year`` and ``mileage.value``, the vehicle enumerations and the ``content_type`` values of TikTok's Travel and
   Automotive Ads pages; travel dates in the formats TikTok lists).
 
@@ -114,6 +115,9 @@ PROPERTIES: Final = {
     "type": "object",
     "properties": {
         **dict.fromkeys(("order_id", "shop_id", "description", "query", "search_string"), STRING),
+        **dict.fromkeys(("content_name", "content_category"), STRING),
+        "predicted_ltv": NUMBER,
+        "delivery_category": {"enum": ["in_store", "curbside", "home_delivery"]},
         "contents": {"type": "array", "items": CONTENT},
         "content_ids": {"type": "array", "items": STRING},
         "content_type": {"enum": list(CONTENT_TYPES)},
@@ -168,7 +172,9 @@ TRACK_SCHEMA: Final = {
     },
     "allOf": [
         _when_source("offline", {"properties": {"event": {"enum": list(OFFLINE_EVENTS)}}}),
-        _when_source("crm", {"required": ["lead"], "properties": {"lead": {"required": ["lead_id"]}}}),
+        _when_source("crm", {"required": ["lead"], "properties": {"lead": {
+            "required": ["lead_id"], "properties": {"lead_id": {"type": "string", "minLength": 1}},
+        }}}),
     ],
 }
 TRACK_VALIDATOR: Final = jsonschema_rs.validator_for(TRACK_SCHEMA)

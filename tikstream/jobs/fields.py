@@ -13,6 +13,7 @@ Record paths (docs/architecture.md §3) are dotted paths from the trigger's root
 
 from __future__ import annotations
 
+import difflib
 from typing import Final, Literal
 
 from tikstream.records import PATH_PATTERN
@@ -36,6 +37,7 @@ STORE_APP_ID_PATTERN: Final = r"^(?:[0-9]{1,32}|[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-
 CUSTOM_EVENT_PATTERN: Final = r"^[A-Za-z][A-Za-z0-9_-]{0,99}$"
 TEST_EVENT_CODE_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
 PREFIX_PATTERN: Final = r"^[^\x00-\x1f\x7f]{1,40}$"
+LEAD_SOURCE_PATTERN: Final = r"^[^\x00-\x1f\x7f]{1,64}$"
 
 PATTERN_DESCRIPTIONS: Final[dict[str, str]] = {
     ID_PATTERN: "1 to 64 lowercase letters, digits, '_' and '-', starting with a letter or digit",
@@ -49,6 +51,7 @@ PATTERN_DESCRIPTIONS: Final[dict[str, str]] = {
     CUSTOM_EVENT_PATTERN: "a letter followed by up to 99 letters, digits, '_' or '-'",
     TEST_EVENT_CODE_PATTERN: "1 to 64 letters, digits, '_' or '-'",
     PREFIX_PATTERN: "1 to 40 printable characters",
+    LEAD_SOURCE_PATTERN: "1 to 64 printable characters (the CRM's name, e.g. 'HubSpot')",
 }
 """Human wording for each pattern, used when a value does not match (the schema keeps the regex)."""
 
@@ -60,7 +63,7 @@ MAX_PATHS_PER_CALCULATE_TYPE: Final = 3
 
 # --- events (docs/tiktok-api.md §3.3 to §3.5) ----------------------------------------------------------------------
 
-Source = Literal["web", "app", "offline"]
+Source = Literal["web", "app", "offline", "crm"]
 TriggerEvent = Literal["enter", "exit"]
 PhonePolicy = Literal["valid", "possible", "e164"]
 """Which phones are sent: libphonenumber-valid, libphonenumber-possible (the default), or '+' and the digits."""
@@ -118,8 +121,10 @@ STANDARD_EVENTS: Final[dict[str, frozenset[str]]] = {
     "web": WEB_STANDARD_EVENTS,
     "app": APP_STANDARD_EVENTS,
     "offline": WEB_STANDARD_EVENTS,
+    "crm": WEB_STANDARD_EVENTS,
 }
-"""Standard event names per source, case-sensitive (docs/tiktok-api.md §3.3). Offline accepts standard events only."""
+"""Standard event names per source, case-sensitive (docs/tiktok-api.md §3.3). Offline accepts standard events only;
+crm takes custom names too (§3.2)."""
 
 LEGACY_EVENTS: Final[dict[str, str | None]] = {
     "CompletePayment": "Purchase",
@@ -143,9 +148,12 @@ def check_event_name(source: str, name: str) -> str | None:
         return None
     folded = {s.lower(): s for s in standard}
     if name.lower() in folded:
-        return f"event names are case-sensitive: did you mean {folded[name.lower()]!r}?"
+        return f"{name!r}: event names are case-sensitive; did you mean {folded[name.lower()]!r}?"
     if source == "offline":
-        hint = LEGACY_EVENTS.get(name)
-        instead = f" ({name!r} is a legacy name; use {hint!r})" if hint else ""
-        return f"offline events take standard event names only{instead}: " + ", ".join(sorted(standard))
+        legacy = LEGACY_EVENTS.get(name)
+        close = difflib.get_close_matches(name.lower(), list(folded), n=1)
+        hint = (f"; {name!r} is a legacy name: use {legacy!r}" if legacy
+                else f"; did you mean {folded[close[0]]!r}?" if close else "")
+        return (f"{name!r} is not a standard event name, and offline events take standard names only{hint} ("
+                + ", ".join(sorted(standard)) + ")")
     return None

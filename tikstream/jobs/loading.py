@@ -50,6 +50,11 @@ def _join(prefix: str, path: str) -> str:
     return f"{prefix}.{path}" if prefix and path else prefix or path
 
 
+def job_documents(path: str | Path) -> list[object]:
+    """The documents of a job file as parsed, before validation (``JobConfigError`` when it cannot be read)."""
+    return _documents(Path(path))
+
+
 def _documents(p: Path) -> list[object]:
     try:
         raw = p.read_bytes()

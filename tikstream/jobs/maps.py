@@ -15,7 +15,8 @@ from pydantic import PlainValidator, WithJsonSchema
 from tikstream.jobs.sources import map_schema, schema_defs, validate_map
 from tikstream.jobs.targets import APP_USER_TARGETS, OFFLINE_USER_TARGETS, PROPERTY_TARGETS, WEB_USER_TARGETS, Kind
 
-__all__ = ["MAP_DEFS", "AppIdentifiers", "OfflineIdentifiers", "Properties", "WebIdentifiers", "WebProperties"]
+__all__ = ["MAP_DEFS", "AppIdentifiers", "CrmIdentifiers", "OfflineIdentifiers", "Properties", "WebIdentifiers",
+           "WebProperties"]
 
 _IDENTIFIERS = (
     "TikTok `user` fields and where their values come from: `\"<record path>\": \"<field>\"`, or "
@@ -43,6 +44,7 @@ WebIdentifiers = _map(WEB_USER_TARGETS, "a TikTok user field of web events", _ID
 AppIdentifiers = _map(APP_USER_TARGETS, "a TikTok user field of app events", _IDENTIFIERS, min_entries=1)
 OfflineIdentifiers = _map(OFFLINE_USER_TARGETS, "a TikTok user field of offline events", _IDENTIFIERS,
                           min_entries=1)
+CrmIdentifiers = _map(OFFLINE_USER_TARGETS, "a TikTok user field of crm events", _IDENTIFIERS, min_entries=1)
 Properties = _map(PROPERTY_TARGETS, "a TikTok properties field", _PROPERTIES)
 WebProperties = _map(PROPERTY_TARGETS, "a TikTok properties field", _PROPERTIES, url=True)
 

@@ -34,6 +34,7 @@ from tikstream.errors import FieldError, JobConfigError
 from tikstream.jobs.field_errors import KnownFields, field_errors
 from tikstream.jobs.fields import (
     APP_STANDARD_EVENTS,
+    LEAD_SOURCE_PATTERN,
     MAX_PATHS_PER_CALCULATE_TYPE,
     PIXEL_CODE_PATTERN,
     PREFIX_PATTERN,
@@ -46,7 +47,15 @@ from tikstream.jobs.fields import (
     TriggerEvent,
     check_event_name,
 )
-from tikstream.jobs.maps import MAP_DEFS, AppIdentifiers, OfflineIdentifiers, Properties, WebIdentifiers, WebProperties
+from tikstream.jobs.maps import (
+    MAP_DEFS,
+    AppIdentifiers,
+    CrmIdentifiers,
+    OfflineIdentifiers,
+    Properties,
+    WebIdentifiers,
+    WebProperties,
+)
 from tikstream.jobs.types import PATTERNS, AuthName, Digits, EventName, JobId, PhoneRegion, RecordPath, Slug
 
 EVENT_ID_FIELD_TEXT = (
@@ -63,6 +72,17 @@ DEVICE_ID_POLICY_TEXT = (
     "Which `idfa`/`gaid` values are sent: `uuid` (a dashed UUID, not all zeros) or `any` (any non-empty value "
     "but the all-zero id, trimmed and lower-cased, as the peers do)."
 )
+
+DELIVERY_TEXT = (
+    "`file`: customer files uploaded, then APPEND/REMOVE in batches (`flush_*`). `streaming`: a segment "
+    "audience kept in step through `/segment/mapping/` add/delete requests (`stream_*`), within seconds."
+)
+STREAM_TEXT = (
+    "With `delivery: streaming`: a request is sent at `stream_batch_max` users or `stream_linger_ms` after "
+    "its first trigger, whichever comes first."
+)
+STREAM_OPTIONS: Final = frozenset({"stream_batch_max", "stream_linger_ms"})
+FILE_OPTIONS: Final = frozenset({"flush_interval_seconds", "flush_max_bytes", "flush_max_users", "retention_in_days"})
 
 
 def _duplicates(values: list[str]) -> list[str]:
@@ -92,6 +112,7 @@ class AudienceExportJob(_Job):
     audience: Slug
     advertiser_id: Digits
     identifiers: Annotated[dict[RecordPath, CalculateType], Field(min_length=1)]
+    delivery: Annotated[Literal["file", "streaming"], Field(description=DELIVERY_TEXT)] = "file"
     existing_users: StrictBool = False
     audience_name_prefix: Annotated[str, Field(pattern=PREFIX_PATTERN)] = "tikstream"
     retention_in_days: Annotated[StrictInt, Field(ge=1, le=365)] | None = None
@@ -99,6 +120,21 @@ class AudienceExportJob(_Job):
     flush_interval_seconds: Annotated[StrictInt, Field(ge=1, le=86_400)] = 3600
     flush_max_bytes: Annotated[StrictInt, Field(ge=1024, le=1_000_000_000)] = 250_000_000
     flush_max_users: Annotated[StrictInt, Field(ge=1, le=10_000_000)] = 500_000
+    stream_batch_max: Annotated[StrictInt, Field(ge=1, le=10_000, description=STREAM_TEXT)] = 1000
+    stream_linger_ms: Annotated[StrictInt, Field(ge=0, le=3_600_000, description=STREAM_TEXT)] = 1000
+
+    @field_validator(*sorted(FILE_OPTIONS | STREAM_OPTIONS))
+    @classmethod
+    def _delivery_options(cls, value: object, info: ValidationInfo) -> object:
+        """An option of the other delivery, set to other than its default, would silently do nothing (defaults
+        pass, so a job dumped with every field parses again)."""
+        delivery = info.data.get("delivery", "file")
+        field = str(info.field_name)
+        wanted = "streaming" if field in STREAM_OPTIONS else "file"
+        if delivery != wanted and value != cls.model_fields[field].default:
+            raise ValueError(f"{value!r} has no effect: {field} only applies when delivery is {wanted!r}, "
+                             f"and delivery is {delivery!r}")
+        return value
 
     @property
     def audiences(self) -> tuple[str, ...]:
@@ -223,8 +259,33 @@ class OfflineEventsJob(_EventsJob):
         return self.event_set_id
 
 
-EventsJob = AppEventsJob | WebEventsJob | OfflineEventsJob
-AnyJob = AudienceExportJob | AppEventsJob | WebEventsJob | OfflineEventsJob
+LEAD_ID_FIELD_TEXT = (
+    "Record path of the lead id, sent as `lead.lead_id` (a string; a number in decimal). A trigger without one "
+    "is dead-lettered (`error_class=missing_lead_id`): TikTok requires it on crm events."
+)
+
+
+class CrmEventsJob(_EventsJob):
+    """Send a CRM event (a lead's progress) to Events API 2.0 per matching trigger (docs/architecture.md §4.2)."""
+
+    SOURCE: ClassVar[str] = "crm"
+    type: Literal["crm_events"]
+    event_name: Annotated[EventName, Field(json_schema_extra=_events_examples(WEB_STANDARD_EVENTS))]
+    identifiers: CrmIdentifiers
+    event_set_id: Annotated[Digits, Field(description="The CRM event set id, sent as event_source_id.")]
+    lead_id_field: Annotated[RecordPath, Field(description=LEAD_ID_FIELD_TEXT)]
+    lead_event_source: Annotated[str, Field(
+        pattern=LEAD_SOURCE_PATTERN,
+        description="The CRM's name, sent as `lead.lead_event_source` on every event, e.g. 'HubSpot'.",
+    )]
+
+    @property
+    def event_source_id(self) -> str:
+        return self.event_set_id
+
+
+EventsJob = AppEventsJob | WebEventsJob | OfflineEventsJob | CrmEventsJob
+AnyJob = AudienceExportJob | AppEventsJob | WebEventsJob | OfflineEventsJob | CrmEventsJob
 Job = Annotated[AnyJob, Field(discriminator="type")]
 
 
@@ -260,6 +321,7 @@ JOB_MODELS: dict[str, type[AnyJob]] = {
     "app_events": AppEventsJob,
     "web_events": WebEventsJob,
     "offline_events": OfflineEventsJob,
+    "crm_events": CrmEventsJob,
 }
 """Job type name → model; the keys are the values of ``type``."""
 

@@ -1,8 +1,11 @@
 """The job registry: the latest valid version of every job, read from the config topic.
 
 A new version replaces the old one; a tombstone removes the job; an invalid version is rejected with its
-field errors while the previous valid version keeps running. Readers get an immutable snapshot
-(``jobs``), swapped atomically on every change, and a ``generation`` number that grows with each swap.
+field errors while the previous valid version keeps running. A job whose latest record is a tombstone is
+*deleted* (``deleted``, ``is_deleted``): unlike a job the registry merely does not know (yet), its leftovers
+(parked records, pending audience operations) may be let go, once the registry has caught up. Readers get an
+immutable snapshot (``jobs``), swapped atomically on every change, and a ``generation`` number that grows with
+each swap.
 
 The records come from an injected ``ConfigSource`` (the config topic in ``tikstream run``), so the registry
 knows no broker. The registry thread must not die quietly: if reading fails, ``failure`` holds the exception and
@@ -20,6 +23,7 @@ from types import MappingProxyType
 from typing import Protocol
 
 from tikstream.errors import FieldError, JobConfigError
+from tikstream.jobs.changes import change_errors
 from tikstream.jobs.models import Job, parse_job
 from tikstream.metrics import Metrics
 
@@ -73,6 +77,8 @@ class JobRegistry:
         self._lock = threading.Lock()
         self._jobs: dict[str, JobVersion] = {}
         self._rejections: dict[str, Rejection] = {}
+        self._deleted: dict[str, str] = {}
+        self.deleted: Mapping[str, str] = MappingProxyType({})  # job id -> version of its tombstone
         self.jobs: Mapping[str, JobVersion] = MappingProxyType({})
         self.rejections: Mapping[str, Rejection] = MappingProxyType({})
         self.generation = 0
@@ -86,18 +92,30 @@ class JobRegistry:
             if rec.value is None:
                 self._jobs.pop(rec.key, None)
                 self._rejections.pop(rec.key, None)
+                self._deleted[rec.key] = version
                 log.info("job deleted", extra={"job": rec.key})
             else:
+                self._deleted.pop(rec.key, None)
                 self._apply_version(rec, version)
             self.jobs = MappingProxyType(dict(self._jobs))
             self.rejections = MappingProxyType(dict(self._rejections))
+            self.deleted = MappingProxyType(dict(self._deleted))
             self.generation += 1
+
+    def is_deleted(self, job_id: str) -> bool:
+        """True only when the registry has caught up with the config topic and the job's latest record there is
+        a tombstone: a job that is unknown because the registry is still reading is never taken as deleted.
+        (A tombstone is kept by compaction for the topic's ``delete.retention.ms``; see docs/architecture.md §2.)"""
+        return self.caught_up and job_id in self.deleted
 
     def _apply_version(self, rec: ConfigRecord, version: str) -> None:
         try:
             job = parse_job(rec.value or b"")
             if job.id != rec.key:
                 raise JobConfigError(rec.key, [_key_mismatch(rec.key, job.id)])
+            running = self._jobs.get(rec.key)
+            if running is not None and (changed := change_errors(running.job, job)):
+                raise JobConfigError(rec.key, changed)
         except JobConfigError as exc:
             self._rejections[rec.key] = Rejection(version, tuple(str(e) for e in exc.errors))
             self._metrics.config_rejected_total.inc()

@@ -10,7 +10,8 @@
 - ``reader``: ``EndReader``, reads partitions up to the end offset seen when the read starts, outside any
   group's membership (compacted topics read whole, a stored file, the DLQ), and a group's commits.
 - ``record``: ``Record``, a consumed record as plain values.
-- ``admin``: creating the topics tikstream owns; ``watermarks``: watermarks, retried while the broker says
+- ``admin``: creating the topics tikstream owns; ``retention``: a topic's retention settings set again, records
+  deleted below an offset; ``watermarks``: watermarks, retried while the broker says
   "not yet".
 - ``config_topic``: reading the compacted config topic and publishing job versions.
 - ``dlq``: the dead-letter writer; ``dlq_replay``: DLQ replay and scan.

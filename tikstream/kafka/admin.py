@@ -1,4 +1,5 @@
-"""Topic administration: tikstream creates the topics it owns when they are missing."""
+"""Topic administration: tikstream creates the topics it owns when they are missing (retention settings and
+deleting records: ``tikstream.kafka.retention``)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,14 @@ class TopicSpec:
 
 
 COMPACTED = {"cleanup.policy": "compact"}
+
+
+def existing_topics(kafka_config: Mapping[str, str], timeout: float = 30.0) -> set[str]:
+    """The names of the topics that exist (raises ``ConfigError`` when Kafka cannot be reached)."""
+    try:
+        return set(AdminClient(dict(kafka_config)).list_topics(timeout=timeout).topics)
+    except KafkaException as exc:
+        raise ConfigError(f"cannot reach Kafka at {kafka_config.get('bootstrap.servers')}: {exc}") from exc
 
 
 def ensure_topics(kafka_config: Mapping[str, str], specs: Sequence[TopicSpec], timeout: float = 30.0) -> list[str]:
@@ -75,3 +84,4 @@ def _wait_for_leaders(admin: AdminClient, topics: Sequence[str], timeout: float)
             time.sleep(0.05)
     if waiting:
         log.warning("created topics still without a leader", extra={"topics": sorted(waiting)})
+

@@ -26,6 +26,9 @@ Rules the mapper applies to every trigger:
   out. ``mileage.value`` and ``mileage.unit`` go into one ``mileage`` object. Derived fields come last,
   computed from the event's ``contents``.
 * ``page`` (web), ``app`` (app) and ``limited_data_use`` from the job.
+* ``lead`` (crm): ``lead_id`` from ``lead_id_field`` as a string, ``lead_event_source`` from the job. A crm
+  trigger without a lead id raises ``InvalidRecord("missing_lead_id", ...)`` (the poll loop dead-letters it):
+  TikTok requires the field, so the event could never be accepted.
 
 Not guaranteed: that TikTok accepts a property whose profile value has the wrong shape (a dict for
 ``value``): it is sent as found and a rejection sends the event to the DLQ.
@@ -37,7 +40,8 @@ import hashlib
 from collections.abc import Callable
 from typing import Any, Final
 
-from tikstream.jobs.models import AppEventsJob, EventsJob, WebEventsJob
+from tikstream.errors import InvalidRecord
+from tikstream.jobs.models import AppEventsJob, CrmEventsJob, EventsJob, WebEventsJob
 from tikstream.jobs.sources import Source, entries
 from tikstream.mapping.convert import CONTENT_ALIASES, DERIVERS, converter, event_id_text, text, url_param
 from tikstream.mapping.counts import IdentifierCounts
@@ -72,7 +76,8 @@ class EventMapper:
     builds ``__init__``: straight-line code with every path, field and normaliser bound in advance, no loop
     over the mapping and no attribute lookups (about half the cost of a generic interpreter of the mapping;
     the rest is the normalisers). Only generated names appear in the source; every value from the job is
-    bound as a constant, so a job config cannot inject code. Never raises for a record's content.
+    bound as a constant, so a job config cannot inject code. Never raises for a record's content, except
+    ``InvalidRecord`` for a crm trigger without a lead id.
     ``counts`` holds the identifier outcomes seen so far.
     """
 
@@ -139,6 +144,8 @@ def _generate(job: EventsJob, counts: IdentifierCounts) -> tuple[str, dict[str, 
                          EVENT_ID=event_id, EVENT_TIME=_event_time, TEXT=text, EVENT_ID_TEXT=event_id_text,
                          URL_PARAM=url_param, INV=Outcome.INVALID)
     src.add("doc = t.doc\n    prof = doc.get('user')\n    if type(prof) is not dict:\n        prof = EMPTY")
+    if isinstance(job, CrmEventsJob):
+        _generate_lead(job, src)
     src.add("user = {}")
     if isinstance(job, WebEventsJob) and any(
         source.url_param is not None for _, source in (*entries(job.identifiers), *entries(job.properties))
@@ -161,7 +168,9 @@ def _generate(job: EventsJob, counts: IdentifierCounts) -> tuple[str, dict[str, 
     if job.properties:
         _generate_properties(job, src)
     _generate_section(job, src)
-    if job.limited_data_use or job.source != "offline":
+    if isinstance(job, CrmEventsJob):
+        src.add("ev['lead'] = lead")
+    if job.limited_data_use or job.source in ("web", "app"):
         src.add(f"ev['limited_data_use'] = {bool(job.limited_data_use)!r}")
     src.add("return ev")
     return "\n".join(src.lines) + "\n", src.namespace
@@ -241,6 +250,21 @@ def _generate_section(job: EventsJob, src: _Source) -> None:
             src.read(job.app_version_field, "raw")
             src.add("if raw is not None:\n        app['app_version'] = TEXT(raw)")
         src.add("ev['app'] = app")
+
+
+def _generate_lead(job: CrmEventsJob, src: _Source) -> None:
+    """``lead = {lead_id, lead_event_source}``, or ``InvalidRecord`` when the record has no lead id (first,
+    so that a dead-lettered trigger counts no identifier)."""
+    src.namespace.update(MISSING_LEAD=_missing_lead)
+    src.read(job.lead_id_field, "raw")
+    src.add(f"lid = EVENT_ID_TEXT(raw)\n    if lid is None:\n        MISSING_LEAD({src.const(job.id)}, "
+            f"{src.const(job.lead_id_field)})")
+    src.add(f"lead = {{'lead_id': lid, 'lead_event_source': {src.const(job.lead_event_source)}}}")
+
+
+def _missing_lead(job_id: str, path: str) -> None:
+    raise InvalidRecord("missing_lead_id", f"crm_events job {job_id}: no lead id at {path} "
+                                           "(TikTok requires lead.lead_id on crm events)")
 
 
 def _event_time(raw: object, trigger_ts: float) -> int:

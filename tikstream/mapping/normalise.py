@@ -67,7 +67,7 @@ __all__ = [
     "ATT_STATUSES", "CALCULATE_TYPES", "DEVICE_ID_POLICIES", "EMAIL_LOCAL_PART_RULES", "EVENT_USER_FIELDS",
     "HASHED_EVENT_FIELDS", "PHONE_CACHE_SIZE", "PHONE_POLICIES", "Normaliser", "Outcome", "Result",
     "audience_id_value", "audience_normaliser", "event_normaliser", "event_user_value", "is_md5_hex",
-    "is_sha256_hex", "md5_hex", "normalise_region", "sha256_hex",
+    "is_sha256_hex", "md5_hex", "normalise_region", "segment_normaliser", "sha256_hex",
 ]
 
 EMAIL_LOCAL_PART_RULES: Final = "keep"  # §7.4: no "+tag" removal, no dot removal (see OPEN QUESTIONS above)
@@ -312,6 +312,17 @@ def audience_normaliser(calculate_type: str, default_region: str | None = None) 
         return _AUDIENCE_TYPES[calculate_type]
     except KeyError:
         raise ValueError(f"unsupported calculate_type {calculate_type!r}") from None
+
+
+def segment_normaliser(calculate_type: str, default_region: str | None = None) -> Normaliser:
+    """The function for one ``calculate_type`` of a streaming (segment) audience (docs/tiktok-api.md §2.9): as
+    for customer files, except phones, hashed from ``+E.164`` (with the plus) like the Events API's.
+
+    Raises ``ValueError`` for a type not in :data:`CALCULATE_TYPES` or an unknown region.
+    """
+    if calculate_type == "PHONE_SHA256":
+        return _phone_normaliser(normalise_region(default_region), True)
+    return audience_normaliser(calculate_type, default_region)
 
 
 def audience_id_value(calculate_type: str, raw: object, default_region: str | None) -> Result:

@@ -5,7 +5,8 @@
 - ``manager.py``     one sink per running job version, the routing table pointing at them, and the retiring
                      of old versions (they hold their offsets back until they have finished).
 - ``dead_letter.py`` the sink of a job that cannot run here: its records go to the DLQ.
-- ``events/``        ``app_events``, ``web_events``, ``offline_events`` (its ``__init__`` is its map).
+- ``events/``        ``app_events``, ``web_events``, ``offline_events``, ``crm_events`` (its ``__init__`` is its
+                     map).
 - ``audience/``      ``audience_export`` (its ``__init__`` is its map).
 
 Adding a job type means adding its model (``tikstream.jobs.models``), a package here, and its builder in

@@ -37,7 +37,9 @@ class Sink(Protocol):
         """Take one routed trigger; the sink owes ``offset`` on ``partition`` until its work is durable.
 
         Raises ``tikstream.errors.BackPressure`` when the sink holds as much as it may: nothing was taken,
-        and the caller pauses the partition and offers the same record again later. Never blocks.
+        and the caller pauses the partition and offers the same record again later. Raises
+        ``tikstream.errors.InvalidRecord`` when this job can never use the record (a crm trigger without a lead
+        id): nothing was taken, and the poll loop dead-letters the record for this job. Never blocks.
         """
 
     def poll(self) -> None:

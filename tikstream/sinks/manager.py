@@ -39,7 +39,7 @@ class SinkManager:
         self._fallback = fallback
         self._metrics = metrics
         self._running: dict[str, _Running] = {}
-        self._retiring: list[Sink] = []
+        self._retiring: list[tuple[str, Sink]] = []
         self._table = RoutingTable()
         self._generation = -1
 
@@ -52,7 +52,7 @@ class SinkManager:
             current = jobs.get(job_id)
             running = self._running[job_id]
             if current is None or current.version != running.version.version or not current.job.enabled:
-                self._retiring.append(running.sink)
+                self._retiring.append((job_id, running.sink))
                 del self._running[job_id]
         for job_id, version in jobs.items():
             if job_id not in self._running and version.job.enabled:
@@ -78,7 +78,11 @@ class SinkManager:
         return self._table.route(audience, event, produced_at)
 
     def sinks(self) -> list[Sink]:
-        return [r.sink for r in self._running.values()] + self._retiring
+        return [r.sink for r in self._running.values()] + [sink for _, sink in self._retiring]
+
+    def job_ids(self) -> set[str]:
+        """The jobs that have a sink here, running or retiring (not yet closed)."""
+        return set(self._running) | {job_id for job_id, _ in self._retiring}
 
     def running(self) -> Mapping[str, tuple[JobVersion, Sink, str | None]]:
         return {k: (r.version, r.sink, r.error) for k, r in self._running.items()}
@@ -87,10 +91,10 @@ class SinkManager:
         for sink in self.sinks():
             sink.poll()
         if self._retiring:
-            done = [s for s in self._retiring if not s.pending()]
-            for sink in done:
-                sink.close()
-                self._retiring.remove(sink)
+            done = [entry for entry in self._retiring if not entry[1].pending()]
+            for entry in done:
+                entry[1].close()
+                self._retiring.remove(entry)
 
     def pending(self) -> list[Mapping[Partition, int]]:
         return [s.pending() for s in self.sinks()]

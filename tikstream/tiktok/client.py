@@ -45,13 +45,17 @@ AUDIENCE_UPDATE: Final = "dmp/custom_audience/update/"
 AUDIENCE_GET: Final = "dmp/custom_audience/get/"
 AUDIENCE_LIST: Final = "dmp/custom_audience/list/"
 AUDIENCE_DELETE: Final = "dmp/custom_audience/delete/"
+SEGMENT_AUDIENCE: Final = "segment/audience/"
+SEGMENT_MAPPING: Final = "segment/mapping/"
 OAUTH_TOKEN: Final = "oauth2/access_token/"
 ADVERTISER_GET: Final = "oauth2/advertiser/get/"
 ENDPOINTS: Final = (EVENT_TRACK, FILE_UPLOAD, AUDIENCE_CREATE, AUDIENCE_UPDATE, AUDIENCE_GET, AUDIENCE_LIST,
-                    AUDIENCE_DELETE, OAUTH_TOKEN, ADVERTISER_GET)
+                    AUDIENCE_DELETE, SEGMENT_AUDIENCE, SEGMENT_MAPPING, OAUTH_TOKEN, ADVERTISER_GET)
 
 MAX_IDS_PER_REQUEST: Final = 100  # get/ and delete/ take 1..100 audience ids
 MAX_FILE_PATHS: Final = 500
+MAX_SEGMENT_NAME: Final = 70  # longer names are cut by TikTok (§2.9)
+SEGMENT_ACTIONS: Final = ("add", "delete")
 UpdateAction = Literal["APPEND", "REMOVE", "REPLACE"]
 
 
@@ -201,6 +205,32 @@ class TikTokClient:
         for chunk in _chunks(ids, MAX_IDS_PER_REQUEST):
             body = {"advertiser_id": str(advertiser_id), "custom_audience_ids": chunk}
             self._post_json(AUDIENCE_DELETE, token, _json(body))
+
+    # -- Segment (streaming) audiences ---------------------------------------------------------------------
+
+    def create_segment_audience(self, token: str, advertiser_id: str, name: str) -> str:
+        """POST ``segment/audience/`` with ``action: create``; returns ``data.audience_id`` (§2.9, §6.4).
+
+        ``name`` must have 1 to 70 characters (TikTok cuts longer ones, so a lookup by name would miss)."""
+        if not 1 <= len(name) <= MAX_SEGMENT_NAME:
+            raise ValueError(f"custom_audience_name must have 1 to {MAX_SEGMENT_NAME} characters")
+        body = {"advertiser_id": str(advertiser_id), "action": "create", "custom_audience_name": name}
+        envelope = self._post_json(SEGMENT_AUDIENCE, token, _json(body))
+        return _required_str(envelope, "audience_id", SEGMENT_AUDIENCE)
+
+    def segment_mapping(self, token: str, body: Mapping[str, Any]) -> None:
+        """POST ``segment/mapping/``: add or delete the rows of ``body`` (``advertiser_ids``, ``action``,
+        ``id_schema``, ``batch_data``; §2.9, §6.4). The shape is checked before sending: ``action`` add or
+        delete, a non-empty ``id_schema`` without duplicates, every row as long as ``id_schema``."""
+        if body.get("action") not in SEGMENT_ACTIONS:
+            raise ValueError("action must be add or delete")
+        schema = body.get("id_schema")
+        if not isinstance(schema, list) or not schema or len(set(schema)) != len(schema):
+            raise ValueError("id_schema must be a non-empty list without duplicates")
+        rows = body.get("batch_data")
+        if not isinstance(rows, list) or not rows or any(len(row) != len(schema) for row in rows):
+            raise ValueError("batch_data must be a non-empty list of rows as long as id_schema")
+        self._post_json(SEGMENT_MAPPING, token, _json(dict(body)))
 
     # -- OAuth ----------------------------------------------------------------------------------------------
 

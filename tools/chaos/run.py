@@ -21,20 +21,16 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import random
 import signal
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
-import uuid
 from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -44,8 +40,8 @@ from emulator_proc import admin_url, running_emulator  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from timeline import Timeline, profile, summary  # noqa: E402
-
-from tikstream.mapping.normalise import audience_id_value  # noqa: E402
+from verify import audiences_named, dlq_count, emulator_state, events_by_user, expected_members  # noqa: E402
+from workspace import Workspace, paced_load  # noqa: E402
 
 PY = sys.executable
 
@@ -54,20 +50,12 @@ def log(msg: str) -> None:
     print(f"[chaos {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=30) as r:
-        return orjson.loads(r.read())
-
-
 class Run:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        rid = uuid.uuid4().hex[:8]
-        self.bootstrap = f"127.0.0.1:{os.environ.get('KAFKA_PORT') or 9092}"
-        self.triggers, self.config, self.dlq, self.group = (f"chaos-triggers-{rid}", f"chaos-jobs-{rid}",
-                                                             f"chaos-dlq-{rid}", f"chaos-{rid}")
-        self.work = ROOT / ".cache" / "chaos" / rid
-        self.work.mkdir(parents=True, exist_ok=True)
+        self.ws = ws = Workspace.new("chaos")
+        self.bootstrap, self.triggers, self.config, self.dlq, self.group, self.work = (
+            ws.bootstrap, ws.triggers, ws.config, ws.dlq, ws.group, ws.work)
         self.instances: list[subprocess.Popen[bytes] | None] = []
         self.expected_web: set[str] = set()  # sha256(user_id) of web enter triggers
         self.members: dict[str, bool] = {}  # audience user -> member after its last trigger
@@ -78,10 +66,7 @@ class Run:
 
     # -- set-up -----------------------------------------------------------------------------------------
     def env(self, base_url: str) -> dict[str, str]:
-        return {**os.environ, "TIKSTREAM_BOOTSTRAP_SERVERS": self.bootstrap, "TIKSTREAM_TRIGGER_TOPICS": self.triggers,
-                "TIKSTREAM_CONFIG_TOPIC": self.config, "TIKSTREAM_DLQ_TOPIC": self.dlq,
-                "TIKSTREAM_GROUP_ID": self.group, "TIKSTREAM_TIKTOK_BASE_URL": base_url,
-                "TIKSTREAM_AUTH_FILE": str(ROOT / "examples" / "auth.json"), "TIKSTREAM_HTTP_PORT": "0"}
+        return self.ws.env(base_url)
 
     def setup(self, base_url: str) -> None:
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
@@ -111,33 +96,24 @@ class Run:
 
     # -- load and faults --------------------------------------------------------------------------------
     def produce(self, stop: threading.Event) -> None:
-        p = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 20, "enable.idempotence": True,
-                      "message.timeout.ms": 300000})
         rng = random.Random(7)
-        n = 0
-        start = time.monotonic()
         pool = max(200, self.args.rate // 2)
-        while not stop.is_set():
-            due = int((time.monotonic() - start) * self.args.rate)
-            while n < due:
-                if n % 2 == 0:
-                    uid = f"w-{n}"
-                    rec = {"audience": "chaos_web", "event": "enter", "user_id": uid, "ts": 1_800_000_000 + n,
-                           "user": {"email": f"{uid}@example.com", "page": "https://shop.example/x", "total": n % 50}}
-                    self.expected_web.add(hashlib.sha256(uid.encode()).hexdigest())
-                else:
-                    uid = f"a-{rng.randrange(pool)}"
-                    event = "enter" if rng.random() < 0.7 else "exit"
-                    self.emails[uid] = f"{uid}@example.com"
-                    rec = {"audience": "chaos_aud", "event": event, "user_id": uid, "ts": 1_800_000_000 + n,
-                           "user": {"email": self.emails[uid]}}
-                    self.members[uid] = event == "enter"
-                p.produce(self.triggers, key=uid.encode(), value=orjson.dumps(rec))
-                p.poll(0)
-                n += 1
-            time.sleep(0.02)
-        assert p.flush(300) == 0, "the load generator could not deliver its triggers"
-        self.produced = n
+
+        def record(n: int) -> tuple[str, dict[str, Any]]:
+            if n % 2 == 0:
+                uid = f"w-{n}"
+                self.expected_web.add(hashlib.sha256(uid.encode()).hexdigest())
+                return uid, {"audience": "chaos_web", "event": "enter", "user_id": uid, "ts": 1_800_000_000 + n,
+                             "user": {"email": f"{uid}@example.com", "page": "https://shop.example/x",
+                                      "total": n % 50}}
+            uid = f"a-{rng.randrange(pool)}"
+            event = "enter" if rng.random() < 0.7 else "exit"
+            self.emails[uid] = f"{uid}@example.com"
+            self.members[uid] = event == "enter"
+            return uid, {"audience": "chaos_aud", "event": event, "user_id": uid, "ts": 1_800_000_000 + n,
+                         "user": {"email": self.emails[uid]}}
+
+        self.produced = paced_load(self.bootstrap, self.triggers, self.args.rate, stop, record)
 
     def faults(self, stop: threading.Event, base_url: str) -> None:
         rng = random.Random(11)
@@ -164,34 +140,16 @@ class Run:
 
     # -- verification -----------------------------------------------------------------------------------
     def observed(self, base_url: str) -> tuple[set[str], int, int, list[dict[str, Any]]]:
-        state = get_json(admin_url(base_url, "state") + "?events=1&members=1&event_source_id=C4ABCDEF")
-        ids: dict[str, set[str]] = {}
-        for ev in state["events"].get("list", []):
-            ext = ev.get("user", {}).get("external_id")
-            ext = ext[0] if isinstance(ext, list) else ext
-            ids.setdefault(ext, set()).add(ev.get("event_id"))
+        state = emulator_state(admin_url(base_url, "state"), "?events=1&members=1&event_source_id=C4ABCDEF")
+        ids = events_by_user(state)
         distinct_ids_per_user = max((len(v) for v in ids.values()), default=0)
-        audiences = [a for a in state["audiences"] if "chaos_aud" in a.get("name", "")]
-        return set(ids), state["events"]["duplicates"], distinct_ids_per_user, audiences
+        return set(ids), state["events"]["duplicates"], distinct_ids_per_user, audiences_named(state, "chaos_aud")
 
     def expected_members(self) -> set[str]:
-        out = set()
-        for uid, member in self.members.items():
-            if member:
-                value, _ = audience_id_value("EMAIL_SHA256", self.emails[uid], None)
-                assert value is not None
-                out.add(value)
-        return out
+        return expected_members(self.members, self.emails)
 
     def dlq_count(self) -> int:
-        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"v-{uuid.uuid4().hex}"})
-        try:
-            md = c.list_topics(self.dlq, timeout=10).topics.get(self.dlq)
-            if md is None or md.error is not None:
-                return 0
-            return sum(c.get_watermark_offsets(TopicPartition(self.dlq, p), timeout=10)[1] for p in md.partitions)
-        finally:
-            c.close()
+        return dlq_count(self.bootstrap, self.dlq)
 
 
 def main() -> int:

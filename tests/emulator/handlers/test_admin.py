@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emu_api import LENIENT, Api, event, hashes
+from emu_api import LENIENT, PIXEL, Api, event, hashes
 
 
 def test_bad_fault_settings_are_refused(api: Api) -> None:
@@ -36,3 +36,18 @@ def test_reset_returns_to_the_start(api: Api) -> None:
     state = api.admin("state")
     assert (state["audiences"], state["events"]["received"], state["files"]) == ([], 0, [])
     assert state["settings"]["rules"]["min_audience_size"] == 1000
+
+
+def test_unique_events_by_source_and_listing_since(api: Api) -> None:
+    api.track([event(i) for i in range(3)])
+    api.track([event(0), event(3)])  # event 0 again: a duplicate, not a new unique event
+    api.track([event(9)], source_id="C4OTHER1")
+    events = api.admin("state")["events"]
+    assert events["unique_by_source"] == {PIXEL: 4, "C4OTHER1": 1}
+    listed = api.admin("state", events=1)["events"]["list"]
+    cut = listed[3]["received_at"]  # the second request's time
+    newer = api.admin("state", events=1, since=cut - 1e-6)["events"]["list"]
+    assert [e["event_id"] for e in newer] == [e["event_id"] for e in listed if e["received_at"] > cut - 1e-6]
+    assert newer[-1]["event_id"] == "order-9" and "order-1" not in {e["event_id"] for e in newer}
+    reply = api.client.get(f"{api.root}/_emulator/state", params={"events": 1, "since": "yesterday"})
+    assert reply.status_code == 400 and "yesterday" in reply.text

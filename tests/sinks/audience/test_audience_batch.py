@@ -307,7 +307,7 @@ def test_an_exit_without_profile_removes_the_hashes_the_user_entered_with(tmp_pa
     store = Store()
     stop = threading.Event()
     shipper = Shipper(job(), FileLayout(job().identifiers), store, stop=stop,
-                      resolve=_resolver(job(), table, stop))
+                      resolve=_resolver(job(), table, stop, FileLayout(job().identifiers)))
     sink = AudienceExportSink(job(), tmp_path, shipper, executor=ManualExecutor(), clock=Clock())  # type: ignore[arg-type]
     sink.submit(Trigger("vip", "exit", "u1", 0.0, {"user_id": "u1"}), TP, 1)
     sink.submit(Trigger("vip", "exit", "u2", 0.0, {"user_id": "u2"}), TP, 2)

@@ -14,6 +14,9 @@ class FakeKafka:
     def forget_files(self, refs: Any) -> None:
         pass
 
+    def delete_ops_before(self, offsets: dict[int, int]) -> dict[int, int]:
+        return dict(offsets)
+
 
 class FlakyConsumer:
     def __init__(self, failures: int) -> None:

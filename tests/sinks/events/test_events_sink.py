@@ -28,6 +28,7 @@ from tikstream.metrics import Metrics
 from tikstream.records import Trigger, decode
 from tikstream.sinks.events.config import EventsSinkConfig
 from tikstream.sinks.events.sink import EventsSink
+from tikstream.supervise import Supervisor
 from tikstream.tiktok.errors import (
     PermanentError,
     PermissionDeniedError,
@@ -68,9 +69,11 @@ class Harness:
         self.dlq = FakeDLQ()
         self.parking = MemoryParking()
         self.metrics = Metrics(CollectorRegistry())
+        self.supervisor = Supervisor(self.metrics.thread_failures_total, clock=self.clock)
         self.sink = EventsSink(self.job, client=self.client, auth=self.auth, dlq=self.dlq, metrics=self.metrics,
                                parking=self.parking, config=config or EventsSinkConfig(),
-                               executor=self.executor, clock=self.clock, rand=lambda: 0.5)
+                               executor=self.executor, clock=self.clock, rand=lambda: 0.5,
+                               supervisor=self.supervisor)
 
     def submit(self, n: int, start: int = 0, tp: tuple[str, int] = TP, **kw: Any) -> None:
         for i in range(start, start + n):
@@ -197,20 +200,48 @@ def test_retryable_failure_keeps_events_owed_and_resends_after_a_backoff() -> No
     assert h.sink.pending() == {}
 
 
-def test_unexpected_errors_are_retried_not_dropped() -> None:
+def test_an_unexpected_sender_failure_is_reported_counted_and_retried_until_it_recovers(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A sender task that dies of a fault of ours (not a TikTok answer) is never silent: /healthz names
+    ``events-sender-<job>`` with the error (no token in it), the thread-failures metric counts it, the log has
+    it; the batch is kept and resent, and the report clears once a request succeeds."""
     calls = []
 
     def respond(token: str, body: dict[str, Any]) -> Envelope:
         calls.append(1)
-        if len(calls) == 1:
-            raise RuntimeError("bug")
+        if len(calls) <= 2:
+            raise RuntimeError(f"bug #{len(calls)}")
         return OK
+
+    h = Harness(respond=respond, linger_ms=0)
+    assert h.metric("thread_failures_total", thread="events-sender-web-job") == 0  # the series exists from start
+    h.submit(1)
+    with caplog.at_level("ERROR"):
+        h.cycle()
+    healthy, why = h.supervisor.health()
+    assert not healthy and "events-sender-web-job" in why and "RuntimeError: bug #1" in why
+    assert "tok-1" not in why
+    assert h.metric("thread_failures_total", thread="events-sender-web-job") == 1
+    assert any(getattr(r, "thread_name", None) == "events-sender-web-job" for r in caplog.records)
+    assert h.sink.pending() == {TP: 0}  # still owed
+    h.cycle(5)
+    assert h.metric("thread_failures_total", thread="events-sender-web-job") == 2
+    assert "bug #2" in h.supervisor.health()[1]
+    h.cycle(10)
+    assert len(calls) == 3 and h.sink.pending() == {}
+    assert h.supervisor.health() == (True, "every background thread runs")
+
+
+def test_a_closed_sink_is_no_longer_reported() -> None:
+    def respond(token: str, body: dict[str, Any]) -> Envelope:
+        raise RuntimeError("bug")
 
     h = Harness(respond=respond, linger_ms=0)
     h.submit(1)
     h.cycle()
-    h.cycle(5)
-    assert len(calls) == 2 and h.sink.pending() == {}
+    assert not h.supervisor.health()[0]
+    h.sink.close()
+    assert h.supervisor.health()[0]
 
 
 def test_back_pressure_when_the_sink_holds_its_limit() -> None:

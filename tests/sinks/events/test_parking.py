@@ -97,6 +97,7 @@ def test_stops_by_itself_once_caught_up_and_everything_is_done() -> None:
     reader.done(0, 0, got[0].key)
     wait(lambda: reader.finished)
     assert consumer.closed and consumer.commits[-1] == {0: 2}
+    assert not reader.failed
 
 
 def test_a_full_buffer_stops_reading_until_records_are_taken() -> None:
@@ -124,3 +125,4 @@ def test_a_reader_that_fails_finishes_without_committing(fails: str) -> None:
     reader = ParkedReader(factory, b"job-a/", supervisor=SUPERVISOR)  # type: ignore[arg-type]
     wait(lambda: reader.finished)
     assert consumer.commits == []
+    assert reader.failed  # not read to the end: a deleted job's sweep must not count it as swept

@@ -10,6 +10,8 @@ in TikTok's envelope, faults first, and logs each request)::
              GET  /dmp/custom_audience/get/                        get
              GET  /dmp/custom_audience/list/                       listing
              POST /dmp/custom_audience/delete/                     delete
+    segment  POST /segment/audience/                               audience (create or delete)
+             POST /segment/mapping/                                mapping (add or delete members)
     oauth    POST /oauth2/access_token/                            access_token
              GET  /oauth2/advertiser/get/                          advertisers
 

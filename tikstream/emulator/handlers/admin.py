@@ -2,7 +2,9 @@
 
 These answer plain JSON (not TikTok's envelope); a bad request is HTTP 400 ``{"error": ...}``.
 
-- ``GET  /_emulator/state[?members=1][&events=1][&event_source_id=ID]``
+- ``GET  /_emulator/state[?members=1][&events=1][&event_source_id=ID][&since=T][&mappings=1]``: with ``since``
+  (Unix seconds) the event list holds only events received after ``T``; ``mappings``: the accepted
+  ``/segment/mapping/`` bodies as received, oldest first, the last 100,000 rows' worth
 - ``GET  /_emulator/requests[?since=SEQ]``: the per-request log
 - ``POST /_emulator/reset``: back to the state the emulator started in (re-reads the tokens file)
 - ``POST /_emulator/faults`` ``{throttle_rate, error_rate, latency_ms, timeout_rate, timeout_seconds, seed}``
@@ -49,6 +51,7 @@ def _audience(emu: Emulator, audience: Audience, members: bool) -> dict[str, Any
         "advertiser_id": audience.advertiser_id,
         "name": audience.name,
         "calculate_type": audience.calculate_type,
+        "kind": audience.kind,
         "members_count": len(audience.members),
         "is_valid": emu.audiences.is_valid(audience),
         "history": [_op(op) for op in audience.history],
@@ -73,10 +76,12 @@ async def state(request: web.Request) -> web.StreamResponse:
     emu, query = emulator(request), request.query
     events: dict[str, Any] = emu.events.summary()
     if query.get("events") in ("1", "true"):
-        events["list"] = emu.events.listing(query.get("event_source_id"))
+        events["list"] = emu.events.listing(query.get("event_source_id"), _since(query.get("since")))
     members = query.get("members") in ("1", "true")
+    extra = {"mappings": emu.mappings.bodies()} if query.get("mappings") in ("1", "true") else {}
     return _reply(
         {
+            **extra,
             "audiences": [_audience(emu, a, members) for a in emu.audiences.all()],
             "events": events,
             "files": emu.files.snapshot(),
@@ -85,6 +90,15 @@ async def state(request: web.Request) -> web.StreamResponse:
             "process": _process(emu),
         }
     )
+
+
+def _since(raw: str | None) -> float | None:
+    if raw is None:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"since: expected Unix seconds, got {raw!r}") from None
 
 
 def _process(emu: Emulator) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The audience export (``audience_export`` jobs): a TikTok Custom Audience follows one audience's membership.
 
-What it guarantees. A trigger's offset is committed only once its effect is durable in Kafka: the user's
+What it guarantees (file delivery). A trigger's offset is committed only once its effect is durable in Kafka: the user's
 membership is in ``{group_id}.audience-members`` and the batch holding the trigger was shipped (files uploaded,
 their content and one pending operation per action stored in ``{group_id}.audience-ops``). Operations are then
 applied to TikTok, in order, by the single writer of the job (one instance at a time, chosen by the consumer
@@ -23,4 +23,12 @@ Read in this order (the trigger's path):
 - ``service.py``    the writer role of the process: one thread owning this instance's share of the ops topic.
 - ``writer.py``     the single writer of one job: create the audience once, wait until it is available, apply.
 - ``backfill.py``   ``existing_users``: the users already in the audience when the job was created.
+
+Streaming delivery (``delivery: streaming``, docs/architecture.md §4.1) uses the same sink, batch, ops topic,
+writer service and backfill, with its own three steps; a trigger's offset then waits for TikTok's acceptance:
+
+- ``segment.py``    rows aligned with ``id_schema`` and the ``/segment/mapping/`` body. Pure.
+- ``streamer.py``   shipping a sealed batch: requests stored in the ops topic, then the wait until accepted.
+- ``pusher.py``     the single writer of a streaming job: the segment audience once, then each request in order.
+- ``preview.py``    the requests a streaming job would send for given triggers, without sending them.
 """

@@ -43,8 +43,7 @@ from typing import Any, Final, Protocol
 
 import orjson
 
-from tikstream.sinks.audience.batch import APPEND, Batch
-from tikstream.sinks.audience.files import FileLayout
+from tikstream.sinks.audience.batch import APPEND, Batch, RowLayout
 from tikstream.sinks.audience.members_topic import Member
 from tikstream.sinks.audience.ops import Op
 from tikstream.sinks.audience.ship import Sealed
@@ -103,7 +102,7 @@ class BackfillState:
                    int(doc["sent"]), tuple(Op.from_bytes(orjson.dumps(o)) for o in doc["ops"]))
 
 
-def collect_members(members: Iterable[Member], created_at: float, layout: FileLayout, batch: Batch,
+def collect_members(members: Iterable[Member], created_at: float, layout: RowLayout, batch: Batch,
                     on_scanned: Callable[[int], None]) -> int:
     """Put into ``batch`` (as APPEND rows) the users whose latest record is an enter produced before
     ``created_at``; returns the records scanned. ``on_scanned`` gets progress in steps of ``PROGRESS_EVERY``."""
@@ -122,7 +121,7 @@ def collect_members(members: Iterable[Member], created_at: float, layout: FileLa
     return scanned
 
 
-def _rows(layout: FileLayout, value: bytes) -> str | None:
+def _rows(layout: RowLayout, value: bytes) -> str | None:
     try:
         doc = orjson.loads(value)
     except orjson.JSONDecodeError:
@@ -158,7 +157,7 @@ class BackfillBuild:
     job_id: str
     audience: str
     created_at: float
-    layout: FileLayout
+    layout: RowLayout
     source: MembershipSource
     ship: Ship
     workdir: Path

@@ -20,14 +20,23 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
-__all__ = ["APPEND", "CACHE_KIB", "REMOVE", "Batch", "count_unresolved", "count_users", "read_rows",
-           "resolve_removes"]
+__all__ = ["APPEND", "CACHE_KIB", "REMOVE", "Batch", "RowLayout", "count_unresolved", "count_users", "drop_sealed",
+           "read_rows", "resolve_removes"]
 
 APPEND: Final = 1
 REMOVE: Final = 0
 CACHE_KIB: Final = 8192
+
+
+
+class RowLayout(Protocol):
+    """What one user contributes to a batch (its ``rows`` text, "" when none): ``files.FileLayout`` or
+    ``segment.SegmentLayout``."""
+
+    def rows(self, doc: dict[str, object]) -> str: ...
+
 
 _UPSERT: Final = (
     "INSERT INTO batch(user_id, action, rows, tp) VALUES (?, ?, ?, ?) ON CONFLICT(user_id) DO UPDATE SET "
@@ -120,6 +129,18 @@ def count_users(path: Path, action: int) -> int:
     try:
         row = conn.execute("SELECT count(*) FROM batch WHERE action = ? AND rows != ''", (action,)).fetchone()
         return int(row[0])
+    finally:
+        conn.close()
+
+
+def drop_sealed(path: Path, indices: Iterable[int]) -> None:
+    """``Batch.drop_partitions`` for a sealed batch."""
+    wanted = list(indices)
+    if not wanted:
+        return
+    conn = _connect(path)
+    try:
+        conn.execute(f"DELETE FROM batch WHERE tp IN ({','.join('?' * len(wanted))})", wanted)
     finally:
         conn.close()
 

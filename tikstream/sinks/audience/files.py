@@ -23,6 +23,7 @@ __all__ = [
     "LEAST_CERTAIN_HEADER_TOKENS",
     "MAX_FILE_BYTES",
     "MULTIPLE_TYPES",
+    "Column",
     "FileLayout",
     "write_files",
 ]
@@ -48,7 +49,9 @@ LEAST_CERTAIN_HEADER_TOKENS: Final[Mapping[str, str]] = {
 
 
 @dataclass(frozen=True, slots=True)
-class _Column:
+class Column:
+    """One identifier path of a job: how to read it from a record, normalise it and count its outcome."""
+
     path: str
     get: Callable[[dict[str, object]], object]
     normalise: Callable[[object], tuple[str | None, Outcome]]
@@ -72,7 +75,7 @@ class FileLayout:
         # a stable column order: by calculate type, then path
         ordered = sorted(identifiers.items(), key=lambda item: (item[1], item[0]))
         self._columns = tuple(
-            _Column(path, compile_path(path), audience_normaliser(ctype, default_region),
+            Column(path, compile_path(path), audience_normaliser(ctype, default_region),
                     None if counts is None else counts.recorder(ctype))
             for path, ctype in ordered
         )

@@ -1,5 +1,6 @@
 """Pending audience operations: the record an instance stores in ``{group_id}.audience-ops`` after uploading a
-batch's files, and the job's audience record in ``{group_id}.audience-state``. Plain values, JSON on the wire."""
+batch's files (or, for a streaming job, after sealing a batch: ``add``/``delete`` with its rows), and the
+job's audience record in ``{group_id}.audience-state``. Plain values, JSON on the wire."""
 
 from __future__ import annotations
 
@@ -43,12 +44,17 @@ class Op:
     users: int
     created: float
     offset: int = field(default=-1, compare=False)  # in the ops topic, set when consumed
+    segment: dict[str, Any] | None = field(default=None, compare=False)
+    """A streaming operation's rows when they travel inline (``tikstream.sinks.audience.segment``); else
+    they are the content of its one file (``files[0].ref``)."""
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps({"v": 1, "job": self.job_id, "batch": self.batch_id, "action": self.action,
-                             "calculate_type": self.calculate_type, "advertiser_id": self.advertiser_id,
-                             "files": [f.to_json() for f in self.files], "users": self.users,
-                             "created": self.created})
+        doc = {"v": 1, "job": self.job_id, "batch": self.batch_id, "action": self.action,
+               "calculate_type": self.calculate_type, "advertiser_id": self.advertiser_id,
+               "files": [f.to_json() for f in self.files], "users": self.users, "created": self.created}
+        if self.segment is not None:
+            doc["segment"] = self.segment
+        return orjson.dumps(doc)
 
     @classmethod
     def from_bytes(cls, value: bytes, offset: int = -1) -> Op:
@@ -56,7 +62,7 @@ class Op:
         doc = orjson.loads(value)
         return cls(str(doc["job"]), str(doc["batch"]), str(doc["action"]), str(doc["calculate_type"]),
                    str(doc["advertiser_id"]), tuple(UploadedFile.from_json(f) for f in doc["files"]),
-                   int(doc["users"]), float(doc["created"]), offset)
+                   int(doc["users"]), float(doc["created"]), offset, doc.get("segment"))
 
     def with_files(self, files: tuple[UploadedFile, ...]) -> Op:
         return replace(self, files=files)

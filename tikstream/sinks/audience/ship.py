@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -21,7 +21,7 @@ from tikstream.sinks.audience.ops import Op, UploadedFile
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ACTIONS", "FileStore", "Sealed", "Shipper"]
+__all__ = ["ACTIONS", "FileStore", "Sealed", "Shipper", "retrying"]
 
 ACTIONS: Final = ((APPEND, "APPEND"), (REMOVE, "REMOVE"))
 
@@ -33,6 +33,10 @@ class Sealed:
     batch_id: str
     path: Path
     workdir: Path
+    dropped: set[int] = field(default_factory=set, compare=False)
+    """Partition indices the sink lost before the batch was stored (a streaming batch leaves their rows out)."""
+    lock: threading.Lock = field(default_factory=threading.Lock, compare=False)
+    """Held by the sink while it adds to ``dropped`` and by a streaming shipper while it stores the batch."""
 
 
 class FileStore(Protocol):
@@ -102,16 +106,26 @@ class Shipper:
         return UploadedFile(file_path, path.name, ref)
 
     def _retrying(self, call: Callable[[], Any]) -> Any:
-        delay = self._first
-        while True:
-            if self.stop.is_set():
-                raise InterruptedError("shipping stopped")
-            try:
-                return call()
-            except Exception as exc:  # every failure keeps the batch's offsets owed; try again
-                self.last_error = str(exc)
-                log.warning("audience batch shipping failed; retrying",
-                            extra={"job": self._job.id, "error": str(exc), "retry_in": delay})
-                if self.stop.wait(delay):
-                    raise InterruptedError("shipping stopped") from exc
-                delay = min(self._cap, delay * 2)
+        def failed(exc: Exception, delay: float) -> None:
+            self.last_error = str(exc)
+            log.warning("audience batch shipping failed; retrying",
+                        extra={"job": self._job.id, "error": str(exc), "retry_in": delay})
+
+        return retrying(call, self.stop, self._first, self._cap, failed)
+
+
+def retrying(call: Callable[[], Any], stop: threading.Event, first: float, cap: float,
+             failed: Callable[[Exception, float], None]) -> Any:
+    """``call()`` again after every failure (``failed`` hears of it), with doubling waits from ``first`` to
+    ``cap``, until it succeeds; ``InterruptedError`` once ``stop`` is set."""
+    delay = first
+    while True:
+        if stop.is_set():
+            raise InterruptedError("shipping stopped")
+        try:
+            return call()
+        except Exception as exc:  # every failure keeps the batch's offsets owed; try again
+            failed(exc, delay)
+            if stop.wait(delay):
+                raise InterruptedError("shipping stopped") from exc
+            delay = min(cap, delay * 2)

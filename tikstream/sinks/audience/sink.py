@@ -33,6 +33,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -41,15 +42,36 @@ from tikstream.jobs.models import AudienceExportJob
 from tikstream.mapping.compile import IdentifierCounts
 from tikstream.offsets import OwedOffsets
 from tikstream.records import Partition, Trigger
-from tikstream.sinks.audience.batch import APPEND, REMOVE, Batch
+from tikstream.sinks.audience.batch import APPEND, REMOVE, Batch, RowLayout
 from tikstream.sinks.audience.files import FileLayout
 from tikstream.sinks.audience.ship import FileStore, Sealed, Shipper
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MAX_SHIPPING", "AudienceExportSink", "FileStore", "Sealed", "Shipper"]
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """When the open batch is sealed: its first trigger ``seconds`` old, or ``users`` users, or ``bytes`` of
+    rows (a streaming batch has no byte limit: its requests are cut by rows)."""
+
+    seconds: float
+    users: int
+    bytes: int
+    recount_after: int
+    """Puts before the exact number of users is asked again, at least: a file batch may pass ``users`` a
+    little; a streaming batch is sealed exactly at ``users``."""
+
+    @classmethod
+    def of(cls, job: AudienceExportJob) -> Limits:
+        if job.delivery == "streaming":
+            return cls(job.stream_linger_ms / 1000, job.stream_batch_max, 1 << 62, 1)
+        return cls(job.flush_interval_seconds, job.flush_max_users, job.flush_max_bytes, min(1000, job.flush_max_users))
+
+__all__ = ["MAX_SHIPPING", "AudienceExportSink", "FileStore", "Limits", "RowLayout", "Sealed", "Shipper"]
 
 MAX_SHIPPING: Final = 2
+DROP_WAIT_SECONDS: Final = 10.0
+"""How long a revoke waits for a streaming batch being stored (its lock) before it gives up waiting."""
 METRICS_INTERVAL: Final = 5.0
 
 
@@ -59,11 +81,12 @@ class AudienceExportSink:
     def __init__(self, job: AudienceExportJob, state_dir: Path, ship: Callable[[Sealed], int], *,
                  executor: Executor | None = None, clock: Callable[[], float] = time.monotonic,
                  metrics: Any = None, writer_status: Callable[[], Mapping[str, Any] | None] | None = None,
-                 on_close: Callable[[], None] | None = None, layout: FileLayout | None = None,
+                 on_close: Callable[[], None] | None = None, layout: RowLayout | None = None,
                  counts: IdentifierCounts | None = None) -> None:
         self.job = job
         self._counts = counts
-        self.layout = layout or FileLayout(job.identifiers, job.default_phone_region, counts)
+        self.layout: RowLayout = layout or FileLayout(job.identifiers, job.default_phone_region, counts)
+        self.limits = Limits.of(job)
         self._next_metrics = clock() + METRICS_INTERVAL
         self._dir = state_dir / "audience" / job.id
         shutil.rmtree(self._dir, ignore_errors=True)  # stale scratch: its triggers were never released
@@ -74,9 +97,9 @@ class AudienceExportSink:
         self._owed = OwedOffsets()  # the first offset per partition of every batch not yet shipped
         self._firsts: dict[Partition, int] = {}  # the open batch's part of ``_owed``
         self._tp_index: dict[Partition, int] = {}
-        self._shipping: list[tuple[Future[int], dict[Partition, int]]] = []  # with their part of ``_owed``
-        self._next_size_check = job.flush_max_users
-        self._next_bytes_check = job.flush_max_bytes
+        self._shipping: list[tuple[Future[int], dict[Partition, int], Sealed]] = []  # with their part of ``_owed``
+        self._next_size_check = self.limits.users
+        self._next_bytes_check = self.limits.bytes
         self.shipped_users = 0
         self.last_error: str | None = None
 
@@ -99,8 +122,7 @@ class AudienceExportSink:
         if self._counts is not None and self._clock() >= self._next_metrics:
             self._flush_counts()
         batch = self._batch
-        if batch is not None and (self._clock() - batch.opened_at >= self.job.flush_interval_seconds
-                                  or self._full(batch)):
+        if batch is not None and (self._clock() - batch.opened_at >= self.limits.seconds or self._full(batch)):
             self._seal()
 
     def pending(self) -> Mapping[Partition, int]:
@@ -108,10 +130,19 @@ class AudienceExportSink:
 
     def drop(self, partitions: Iterable[Partition]) -> None:
         dropped = list(partitions)
+        indices = [self._tp_index[p] for p in dropped if p in self._tp_index]
         if self._batch is not None:
-            self._batch.drop_partitions(self._tp_index[p] for p in dropped if p in self._tp_index)
+            self._batch.drop_partitions(indices)
+        for _, _, sealed in self._shipping:  # a streaming batch not stored yet leaves them out (``streamer``)
+            locked = sealed.lock.acquire(timeout=DROP_WAIT_SECONDS)
+            sealed.dropped.update(indices)
+            if locked:
+                sealed.lock.release()
+            else:  # Kafka has not taken the batch for that long: the new owner cannot store either
+                log.warning("revoked while a batch was being stored; its rows may still be stored",
+                            extra={"job": self.job.id, "batch": sealed.batch_id})
         self._owed.drop(dropped)
-        for firsts in (self._firsts, *(f for _, f in self._shipping)):
+        for firsts in (self._firsts, *(f for _, f, _ in self._shipping)):
             for p in dropped:
                 firsts.pop(p, None)  # so a batch that ships later releases nothing of a reassigned partition
 
@@ -161,17 +192,17 @@ class AudienceExportSink:
 
     # -- batches --------------------------------------------------------------------------------------------
     def _full(self, batch: Batch) -> bool:
-        job = self.job
+        users, size = self.limits.users, self.limits.bytes
         if batch.users >= self._next_size_check:
             exact = batch.exact_users()
-            if exact >= job.flush_max_users:
+            if exact >= users:
                 return True
-            self._next_size_check = exact + max(job.flush_max_users - exact, min(1000, job.flush_max_users))
+            self._next_size_check = exact + max(users - exact, self.limits.recount_after)
         if batch.size >= self._next_bytes_check:
             exact = batch.exact_size()
-            if exact >= job.flush_max_bytes:
+            if exact >= size:
                 return True
-            self._next_bytes_check = exact + max(job.flush_max_bytes - exact, min(100_000, job.flush_max_bytes))
+            self._next_bytes_check = exact + max(size - exact, min(100_000, size))
         return False
 
     def _seal(self) -> bool:
@@ -184,9 +215,9 @@ class AudienceExportSink:
             return False
         batch_id = uuid.uuid4().hex[:12]
         sealed = Sealed(batch_id, batch.seal(), self._dir / f"files-{batch_id}")
-        self._shipping.append((self._executor.submit(self._ship, sealed), self._firsts))
+        self._shipping.append((self._executor.submit(self._ship, sealed), self._firsts, sealed))
         self._batch, self._firsts = None, {}
-        self._next_size_check, self._next_bytes_check = self.job.flush_max_users, self.job.flush_max_bytes
+        self._next_size_check, self._next_bytes_check = self.limits.users, self.limits.bytes
         return True
 
     def _reap(self) -> None:

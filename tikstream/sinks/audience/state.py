@@ -2,7 +2,11 @@
 
 - ``{group_id}.audience-ops``: pending audience operations, keyed by job id; a job's operations all go to one
   partition (``ops_partition``), in order. Consumed by the consumer group ``{group_id}.audience-writers``: the
-  member that owns a partition is the single writer of the audiences of its jobs.
+  member that owns a partition is the single writer of the audiences of its jobs. Kept without a time or size
+  limit (``OPS_TOPIC_CONFIG``, set again at start on a topic that has other values), so an operation waiting
+  for weeks is never dropped; the writer deletes the records below its committed offset
+  (``delete_ops_before``) once they are applied, so the partition's log start offset doubles as a durable
+  "applied up to" should the group's committed offsets be lost (docs/architecture.md §2).
 - ``{group_id}.audience-state`` (compacted, keyed by job id): the job's audience (intended name before create,
   then its id). The writer reads it whole when it takes a partition.
 - ``{group_id}.audience-files`` (compacted, keyed by ``{file_id}:{seq}``): the content of every uploaded file,
@@ -26,22 +30,28 @@ from tikstream.errors import TikstreamError
 from tikstream.kafka.admin import COMPACTED, TopicSpec, ensure_topics
 from tikstream.kafka.consumer import HEARTBEAT_INTERVAL_MS, SESSION_TIMEOUT_MS, GroupConsumer
 from tikstream.kafka.producer import Delivery, TrackedProducer, produce_and_wait
-from tikstream.kafka.reader import EndReader
+from tikstream.kafka.reader import Committed, EndReader
+from tikstream.kafka.retention import TopicAdmin
 
 __all__ = [
     "CHUNK_BYTES",
+    "OPS_TOPIC_CONFIG",
     "AudienceKafka",
     "AudienceTopics",
     "FileRef",
     "KafkaStoreError",
     "OpRecord",
+    "WriterCommits",
     "WriterConsumer",
+    "applied_group",
     "ops_partition",
 ]
 
 CHUNK_BYTES: Final = 900_000
 OPS_PARTITIONS: Final = 6
 MAX_MESSAGE_BYTES: Final = 2 * 1024 * 1024
+OPS_RETENTION: Final = {"retention.ms": "-1", "retention.bytes": "-1"}  # never expire a pending operation
+OPS_TOPIC_CONFIG: Final = {"cleanup.policy": "delete", **OPS_RETENTION, "segment.ms": str(3_600_000)}
 
 
 class KafkaStoreError(TikstreamError):
@@ -62,7 +72,7 @@ class AudienceTopics:
 
     def specs(self) -> list[TopicSpec]:
         files = {**COMPACTED, "max.message.bytes": str(MAX_MESSAGE_BYTES)}
-        return [TopicSpec(self.ops, OPS_PARTITIONS), TopicSpec(self.state, 1, COMPACTED),
+        return [TopicSpec(self.ops, OPS_PARTITIONS, OPS_TOPIC_CONFIG), TopicSpec(self.state, 1, COMPACTED),
                 TopicSpec(self.files, OPS_PARTITIONS, files)]
 
 
@@ -99,7 +109,9 @@ class AudienceKafka:
         self.config = dict(kafka_config)
         self.topics = AudienceTopics.for_group(group_id)
         ensure_topics(self.config, self.topics.specs())
-        self._timeout = timeout
+        self._admin = TopicAdmin(self.config, timeout)
+        self._admin.ensure_config(self.topics.ops, OPS_RETENTION)  # a topic made before: no expiry either
+        self._timeout = self.timeout = timeout
         self._producer = TrackedProducer(self.config, {
             "enable.idempotence": True, "acks": "all", "linger.ms": 5, "message.max.bytes": MAX_MESSAGE_BYTES,
             "message.timeout.ms": 60_000})
@@ -136,6 +148,11 @@ class AudienceKafka:
         stored = self._produce_all(self.topics.ops, [(job_id.encode(), value,
                                                       ops_partition(job_id, self.ops_partitions))])
         return stored[0].offset or 0
+
+    def delete_ops_before(self, offsets: Mapping[int, int]) -> dict[int, int]:
+        """Delete the applied operations below ``partition -> committed offset``; returns the partitions done
+        and their new log start offset (a refused one is logged and left for the next commit)."""
+        return self._admin.delete_before(self.topics.ops, offsets)
 
     def put_state(self, job_id: str, value: bytes | None) -> None:
         self._produce_all(self.topics.state, [(job_id.encode(), value, None)])
@@ -193,6 +210,37 @@ class AudienceKafka:
                 raise KafkaStoreError(f"file {r.file_id}: {r.count - len(got)} chunks missing")
             out[r.file_id] = b"".join(got[i] for i in range(r.count))
         return out
+
+
+def applied_group(kafka: AudienceKafka, job_id: str) -> str:
+    """The consumer group whose commit on the ops topic says how far one streaming job's requests were
+    accepted by TikTok: ``{group_id}.audience-writers.applied.{job_id}`` (never joined, only committed)."""
+    return f"{kafka.topics.writers_group}.applied.{job_id}"
+
+
+class WriterCommits:
+    """How far a streaming job's requests were accepted by TikTok, read from ``applied_group``: an operation
+    below the committed offset was accepted. Per job, not the writers group's own commits: those stop at the
+    first operation still pending of any job sharing the partition (a file job's audience may process for
+    hours). For one thread; close it."""
+
+    def __init__(self, kafka: AudienceKafka, job_id: str) -> None:
+        self._topic = kafka.topics.ops
+        self._reader = EndReader(kafka.config, applied_group(kafka, job_id), error=KafkaStoreError,
+                                 timeout=kafka.timeout)
+
+    def applied(self, partition: int, offset: int) -> bool:
+        """Whether the operation at ``offset`` of ``partition`` was accepted; raises ``KafkaStoreError``."""
+        done = self._reader.committed([(self._topic, partition)]).get((self._topic, partition))
+        return done is not None and done.offset is not None and done.offset > offset
+
+    def mark(self, partition: int, offset: int) -> None:
+        """Record that the job's operations up to ``offset`` were accepted (the job's writer calls this, in
+        order); raises ``KafkaStoreError``."""
+        self._reader.commit({(self._topic, partition): Committed(offset + 1)})
+
+    def close(self) -> None:
+        self._reader.close()
 
 
 class WriterConsumer:

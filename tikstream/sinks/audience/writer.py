@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+from tikstream.errors import ConfigError
 from tikstream.sinks.audience.backfill import BATCH_PREFIX, Backfill
 from tikstream.sinks.audience.merge import MERGED_PREFIX, Merging
 from tikstream.sinks.audience.ops import AudienceRecord, Op, UploadedFile
@@ -47,7 +48,8 @@ from tikstream.tiktok.errors import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MAX_PATHS_PER_CALL", "STATES", "AudienceApi", "JobWriter", "WriterStore"]
+__all__ = ["MAX_PATHS_PER_CALL", "STATES", "AudienceApi", "Backoff", "JobWriter",
+           "WriterStore", "delivery_changed"]
 
 MAX_PATHS_PER_CALL: Final = 50  # TikTok recommends fewer than 50 file paths per request (§2.1)
 FILE_EXPIRED: Final = 40910
@@ -72,6 +74,12 @@ class WriterStore(Protocol):
 
     def put_audience(self, job_id: str, record: AudienceRecord) -> None: ...
     def read_file(self, ref: FileRef) -> bytes: ...
+
+
+def delivery_changed(job_id: str, action: str) -> str:
+    """What a writer says when handed an operation of the other delivery (``delivery`` changed under one id)."""
+    return (f"job {job_id} has a {action!r} operation of the other delivery: its delivery changed under the same "
+            "id, which is not supported; apply the new delivery under a new job id")
 
 
 @dataclass(slots=True)
@@ -199,6 +207,9 @@ class JobWriter:
         log.warning("audience operation failed; will retry", extra={"job": self.job_id, "error": str(exc)})
 
     def _work(self, now: float) -> None:
+        if self.queue[0].action not in ("APPEND", "REMOVE"):  # a streaming job's request: kept, never skipped
+            self._fail(now, ConfigError(delivery_changed(self.job_id, self.queue[0].action)), self._backoff.cap)
+            return
         if self.record is None or self.record.audience_id is None:
             self._merge(now)
             self._create(now)

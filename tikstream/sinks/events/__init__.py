@@ -1,4 +1,5 @@
-"""The events sink (``app_events``, ``web_events``, ``offline_events``): one Events API 2.0 event per trigger.
+"""The events sink (``app_events``, ``web_events``, ``offline_events``, ``crm_events``): one Events API 2.0 event
+per trigger.
 
 What it guarantees. A trigger's offset is committed only once TikTok accepted the request holding its event,
 or the event was dead-lettered (TikTok refused it as invalid), or it was parked durably in
@@ -18,4 +19,5 @@ Read in this order:
 - ``park.py``         the sink's side of parking: held items to parked records and back.
 - ``parking.py``      where a paused job's records wait and how they are read back in order.
 - ``parked_topic.py`` the parked-records topic ``{group_id}.parked``: name, record format, Kafka mechanics.
+- ``deleted.py``      parked records of a deleted job: to the DLQ (``job_deleted``), tombstoned, committed.
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tikstream.errors import ConfigError
-from tikstream.jobs.models import AppEventsJob, OfflineEventsJob, WebEventsJob
+from tikstream.jobs.models import AppEventsJob, CrmEventsJob, OfflineEventsJob, WebEventsJob
 from tikstream.jobs.registry import JobVersion
 from tikstream.sinks.base import SinkContext
 from tikstream.sinks.events.config import EventsSinkConfig
@@ -17,7 +17,7 @@ __all__ = ["build_events_sink"]
 
 
 def build_events_sink(version: JobVersion, ctx: SinkContext, config: EventsSinkConfig | None = None) -> EventsSink:
-    """The sink of an ``app_events``, ``web_events`` or ``offline_events`` job version.
+    """The sink of an ``app_events``, ``web_events``, ``offline_events`` or ``crm_events`` job version.
 
     Creates the parked-records topic ``{group_id}.parked`` when it is missing (``ConfigError`` when Kafka
     cannot be reached). Uses the shared TikTok client; without one in the context (tests that build an
@@ -25,7 +25,7 @@ def build_events_sink(version: JobVersion, ctx: SinkContext, config: EventsSinkC
     (tests, benchmarks: bind it with ``functools.partial``).
     """
     job = version.job
-    if not isinstance(job, AppEventsJob | WebEventsJob | OfflineEventsJob):
+    if not isinstance(job, AppEventsJob | WebEventsJob | OfflineEventsJob | CrmEventsJob):
         raise ConfigError(f"job {job.id!r} of type {job.type!r} is not an events job")
     topic = parked_topic(ctx.group_id)
     ensure_parked_topic(ctx.kafka_config, topic)
@@ -38,4 +38,4 @@ def build_events_sink(version: JobVersion, ctx: SinkContext, config: EventsSinkC
     closer: Callable[[], None] | None = on_close
     return EventsSink(job, client=client, auth=ctx.auth, dlq=ctx.dlq, metrics=ctx.metrics,
                       parking=KafkaParking(ctx.kafka_config, topic, job.id, ctx.supervisor),
-                      config=config or EventsSinkConfig(), on_close=closer)
+                      config=config or EventsSinkConfig(), on_close=closer, supervisor=ctx.supervisor)

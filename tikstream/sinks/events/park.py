@@ -93,7 +93,13 @@ class ParkingDesk:
                            error_class="invalid_parked", error=str(exc), job=self._job_id)
             reader.done(rec.partition, rec.offset, rec.key)
             return None
-        event = self._map(trigger)
+        try:
+            event = self._map(trigger)
+        except InvalidRecord as exc:  # a newer version of the job cannot use it (a crm job without its lead id)
+            self._dlq.send((self.parking.topic, rec.partition), rec.offset, rec.key, rec.value,
+                           error_class=exc.reason, error=exc.detail, job=self._job_id)
+            reader.done(rec.partition, rec.offset, rec.key)
+            return None
         if event is None:  # a newer version of the job no longer wants it
             reader.done(rec.partition, rec.offset, rec.key)
             if rec.key is not None:

@@ -154,6 +154,7 @@ class ParkedReader:
         self._committed: dict[int, int] = {}
         self._stop = threading.Event()
         self.finished = False
+        self.failed = False  # the thread raised: it did not read everything
         self.read = 0
         self._thread = supervisor.spawn(name, self._run, Policy.REPORT, self._stop)
 
@@ -178,10 +179,13 @@ class ParkedReader:
         try:
             consumer = self._factory()  # a reader that cannot start leaves the records parked
         except BaseException:
-            self.finished = True  # the sink opens another
+            self.failed = self.finished = True  # the sink opens another
             raise
         try:
             self._loop(consumer)
+        except BaseException:
+            self.failed = True
+            raise
         finally:
             try:
                 self._commit(consumer)

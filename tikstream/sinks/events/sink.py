@@ -54,6 +54,7 @@ from tikstream.sinks.events.config import EventsSinkConfig
 from tikstream.sinks.events.park import ParkingDesk, original_value
 from tikstream.sinks.events.parking import Parking
 from tikstream.sinks.events.send import Sender
+from tikstream.supervise import Supervisor
 from tikstream.tiktok.errors import PermanentError, TikTokError
 
 __all__ = ["EventsSink", "EventsSinkConfig"]
@@ -66,7 +67,8 @@ class EventsSink:
     def __init__(self, job: EventsJob, *, client: Any, auth: Any, dlq: Any, metrics: Metrics, parking: Parking,
                  config: EventsSinkConfig | None = None,
                  executor: Executor | None = None, clock: Callable[[], float] = time.monotonic,
-                 rand: Callable[[], float] = random.random, on_close: Callable[[], None] | None = None) -> None:
+                 rand: Callable[[], float] = random.random, on_close: Callable[[], None] | None = None,
+                 supervisor: Supervisor | None = None) -> None:
         self.job = job
         self._dlq, self._metrics = dlq, metrics
         self._config = config = config or EventsSinkConfig()
@@ -77,6 +79,9 @@ class EventsSink:
         self._max_held = config.max_held or 4 * job.batch_max_events * config.max_in_flight
         envelope = body_envelope(job.source, job.event_source_id, job.test_event_code)
         self._sender = Sender(client, envelope, config.max_in_flight, job.id, executor)
+        self._supervisor, self._sender_name = supervisor, f"events-sender-{job.id}"
+        if supervisor is not None:
+            supervisor.expect(self._sender_name)
         self._auth = JobAuth(job, auth, clock, check_interval=config.auth_check_seconds,
                              probe_interval=config.auth_probe_seconds)
         self._desk = ParkingDesk(job.id, parking, self._map, dlq, redrain_seconds=config.redrain_seconds,
@@ -169,6 +174,8 @@ class EventsSink:
     def close(self) -> None:
         self._desk.close()
         self._sender.close()
+        if self._supervisor is not None:
+            self._supervisor.recovered(self._sender_name)  # this job version's senders are gone
         self._flush_metrics(self._clock())
         if self._on_close is not None:
             self._on_close()
@@ -213,6 +220,8 @@ class EventsSink:
                 self._desk.delivered(item)
             self.sent += len(batch)
             self._sent_total.inc(len(batch))
+            if self._supervisor is not None:
+                self._supervisor.recovered(self._sender_name)
         elif is_authorization_error(error):
             self._pause(describe(error))
             self._park(batch.items)
@@ -221,9 +230,17 @@ class EventsSink:
         elif isinstance(error, PermanentError):
             self._rejected(batch, error)
         else:
-            if not isinstance(error, TikTokError):
-                log.error("events send failed unexpectedly", exc_info=error, extra={"job": self.job.id})
+            if not isinstance(error, TikTokError):  # not TikTok's answer: a fault of ours, never silent
+                self._unexpected(error)
             self._retry_later(batch, describe(error))
+
+    def _unexpected(self, error: BaseException) -> None:
+        """A sender task failed for a reason TikTok did not give: reported as ``events-sender-<job>``
+        (``/healthz``, ``tikstream_thread_failures_total``, the log) until a request succeeds again."""
+        if self._supervisor is not None:
+            self._supervisor.report(self._sender_name, error)
+        else:
+            log.error("events send failed unexpectedly", exc_info=error, extra={"job": self.job.id})
 
     def _release(self, item: Item) -> None:
         self._held -= 1

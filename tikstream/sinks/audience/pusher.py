@@ -1,0 +1,214 @@
+"""The single writer of one streaming job (``delivery: streaming``): its segment audience and its requests.
+
+The twin of ``writer.JobWriter`` for ``/segment/audience/`` and ``/segment/mapping/`` (docs/tiktok-api.md §2.9),
+run by the same ``WriterService``: only the instance that owns the job's ops partition runs it, so one job's
+requests leave one process, one at a time, in the order of the ops topic.
+
+- The audience is created once, on the first ``add``: the intended name (``segment_audience_name``, the form
+  TikTok keeps) is stored in ``{group_id}.audience-state`` before ``create``; a writer that finds a name
+  without an id (a crash between the two) looks the name up with ``list_audiences`` first. Leading
+  ``delete``\\ s before that are done: nobody to delete from an audience not made yet.
+- Each operation is one request, sent as stored (``segment.mapping_body``); it leaves the queue, and its
+  offset may be committed, only once TikTok accepted it. Failures keep it at the head: ``failing``, retried
+  with backoff (an authorization error after ``Backoff.cap``). A replay re-sends adds and deletes of the same
+  rows in the same order: the same members.
+- A job whose stored audience came from ``delivery: file`` is not switched over: it stays ``failing`` with a
+  message saying so (a new job id gets a segment audience).
+
+With ``existing_users`` the writer has a ``Backfill``: its ``add`` operations go first, as in ``JobWriter``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Final, Protocol
+
+import orjson
+
+from tikstream.sinks.audience.backfill import Backfill
+from tikstream.sinks.audience.ops import AudienceRecord, Op
+from tikstream.sinks.audience.segment import SEGMENT, mapping_body, segment_audience_name
+from tikstream.sinks.audience.writer import Backoff, WriterStore, delivery_changed
+from tikstream.tiktok.errors import ReauthorizeError, TikTokError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MAX_PER_STEP", "SegmentApi", "SegmentStore", "SegmentWriter"]
+
+MAX_PER_STEP: Final = 20
+
+
+class SegmentStore(WriterStore, Protocol):
+    """``WriterStore`` plus the per-job record of accepted requests the job's instances wait for."""
+
+    def mark_applied(self, job_id: str, offset: int) -> None: ...
+    def close(self) -> None: ...
+
+
+class SegmentApi(Protocol):
+    """TikTok calls for one job (token and advertiser bound). Methods block; they raise ``TikTokError``s."""
+
+    def create_segment(self, name: str) -> str: ...
+    def find_by_name(self, name: str) -> str | None: ...
+    def mapping(self, body: dict[str, Any]) -> None: ...
+
+
+class SegmentWriter:
+    """Sends one streaming job's operations. Not thread-safe: one thread calls ``enqueue``/``step``;
+    ``status`` may be read from another thread."""
+
+    def __init__(self, job_id: str, name_prefix: str, audience: str, api: Callable[[], SegmentApi],
+                 store: SegmentStore, on_applied: Callable[[list[Op]], None], *,
+                 wall: Callable[[], float] = time.time, on_state: Callable[[str], None] | None = None,
+                 backfill: Backfill | None = None) -> None:
+        self.job_id, self._prefix, self._audience = job_id, name_prefix, audience
+        self._api, self._store, self._on_applied = api, store, on_applied
+        self._wall, self._on_state = wall, on_state
+        self.queue: deque[Op] = deque()
+        self.record: AudienceRecord | None = None
+        self.state = "ready"
+        self.last_error: str | None = None
+        self.appended = self.removed = self.requests = 0
+        self.last_success: float | None = None
+        self._next_at = 0.0
+        self._backoff = Backoff()
+        self.backfill = backfill
+
+    def load(self, record: AudienceRecord | None, backfill: bytes | None = None) -> None:
+        self.record = record
+        if self.backfill is not None:
+            self.backfill.load(backfill)
+
+    def enqueue(self, op: Op) -> None:
+        self.queue.append(op)
+
+    def forget(self) -> None:
+        self.queue.clear()
+        self._next_at = 0.0
+        if self.backfill is not None:
+            self.backfill.forget()
+
+    def close(self) -> None:
+        if self.backfill is not None:
+            self.backfill.close()
+        self._store.close()
+
+    @property
+    def pending_files(self) -> int:
+        """Requests waiting (the name the writer service and ``audience_pending_files`` use)."""
+        return len(self.queue)
+
+    def step(self, now: float) -> float | None:
+        """Send what is due; returns the time of the next attempt, or None when there is nothing to do."""
+        if self.backfill is not None and not self.backfill.gate(now, self.queue):
+            return now + 0.5
+        if not self.queue:
+            return None
+        if now < self._next_at:
+            return self._next_at
+        try:
+            for _ in range(MAX_PER_STEP):  # the writer thread polls between steps: send a run at once
+                self._work(now)
+                if not self.queue or self.state == "failing":
+                    break
+        except ReauthorizeError as exc:
+            self._fail(now, str(exc), self._backoff.cap)
+        except TikTokError as exc:
+            self._fail(now, str(exc), self._backoff.next())
+        except Exception as exc:  # Kafka trouble: keep the operation, try later
+            log.exception("streaming audience step failed", extra={"job": self.job_id})
+            self._fail(now, str(exc), self._backoff.next())
+        return self._next_at if self.queue else None
+
+    def _work(self, now: float) -> None:
+        op = self.queue[0]
+        if op.action not in ("add", "delete"):  # a file operation: kept, never skipped
+            self._fail(now, delivery_changed(self.job_id, op.action), self._backoff.cap)
+            return
+        record = self.record
+        if (record is None or record.audience_id is None) and op.action != "add":
+            self._applied(op, now, count=False)  # nobody to delete from an audience not made yet
+            return
+        if record is not None and record.audience_id is not None and record.calculate_type != SEGMENT:
+            self._fail(now, f"audience {record.audience_id} of job {self.job_id} is a customer-file audience "
+                       "(delivery 'file'); a streaming job needs a new job id", self._backoff.cap)
+            return
+        audience_id = self._audience_id()
+        payload = op.segment if op.segment is not None else self._stored_rows(op)
+        self._api().mapping(mapping_body(op.advertiser_id, op.action, payload["id_schema"], payload["rows"],
+                                         audience_id))
+        self._applied(op, now)
+
+    def _stored_rows(self, op: Op) -> dict[str, Any]:
+        ref = op.files[0].ref if op.files else None
+        if ref is None:
+            raise RuntimeError(f"operation {op.batch_id} has neither rows nor stored rows")
+        doc = orjson.loads(self._store.read_file(ref))
+        if not isinstance(doc, dict):
+            raise RuntimeError(f"operation {op.batch_id}: stored rows are not an object")
+        return doc
+
+    def _audience_id(self) -> str:
+        record = self.record
+        if record is not None and record.audience_id is not None:
+            return record.audience_id
+        self._set_state("creating")
+        if record is None:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self._wall()))
+            record = AudienceRecord(segment_audience_name(f"{self._prefix} {self._audience} {stamp}"), None, SEGMENT)
+            self._store.put_audience(self.job_id, record)  # the intent, before TikTok hears of it
+            self.record = record
+            audience_id = None
+        else:  # an earlier owner chose the name and may have created it
+            audience_id = self._api().find_by_name(record.name)
+        if audience_id is None:
+            audience_id = self._api().create_segment(record.name)
+            log.info("segment audience created", extra={"job": self.job_id, "audience_id": audience_id})
+        self.record = AudienceRecord(record.name, audience_id, SEGMENT)
+        self._store.put_audience(self.job_id, self.record)
+        return audience_id
+
+    def _fail(self, now: float, error: str, delay: float) -> None:
+        self._set_state("failing")
+        self.last_error = error
+        self._next_at = now + delay
+        log.warning("streaming audience request failed; will retry", extra={"job": self.job_id, "error": error})
+
+    def _applied(self, op: Op, now: float, *, count: bool = True) -> None:
+        if op.offset >= 0:  # a backfill operation has none: nobody waits for it
+            self._store.mark_applied(self.job_id, op.offset)  # raises: the op stays and is sent again
+        self.queue.popleft()
+        if count:
+            self.requests += 1
+            if op.action == "add":
+                self.appended += op.users
+            else:
+                self.removed += op.users
+            self.last_success = self._wall()
+        self.last_error = None
+        self._backoff.reset()
+        self._next_at = now
+        self._set_state("ready")
+        if self.backfill is not None:
+            self.backfill.applied([op], self.queue)
+        self._on_applied([op])
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            if self._on_state is not None:
+                self._on_state(state)
+
+    def status(self) -> dict[str, Any]:
+        record = self.record
+        status: dict[str, Any] = {"audience_id": None if record is None else record.audience_id,
+                                  "audience_name": None if record is None else record.name,
+                                  "pending_files": None, "pending_requests": len(self.queue),
+                                  "state": self.state, "last_error": self.last_error, "appended": self.appended,
+                                  "removed": self.removed, "requests": self.requests}
+        if self.backfill is not None:
+            status["backfill"] = self.backfill.status()
+        return status
