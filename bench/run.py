@@ -72,14 +72,14 @@ READING = """## Reading these figures
 - `chaos`: `make chaos` (3 instances, SIGKILL every 8 s, one broker restart, 20 % throttling and 5 % errors at the
   emulator); zero events missing, one audience with exactly the expected members, nothing in the DLQ.
   `seconds_to_converge_after_load` was 183.6 s and over 180 s (not converged in the time allowed) before issue 13;
-  20.2 s and 28.2 s after (22.0 s one change earlier). The profile (`profile` here, the whole timeline in
-  `profile.json` beside the instance logs) showed where it went: the audience writer applied one operation per
-  processing wait (three instances ship an APPEND and a REMOVE every 3 s; each update waited ~3.5 s), its eager
-  writers group hardly settled under the kills, and a file read per operation. Now an alternating backlog is merged
-  into one REMOVE and one APPEND, readiness is polled from 0.5 s (capped at 5 s, was 30 s), the writers group is
-  cooperative, sessions are 6 s, clients reconnect within 1 s of the broker restart, and retries are capped lower.
-  What is left is mostly the faults themselves: the partitions of the instance killed last wait for its session to
-  end, then move again when it rejoins.
+  20.2 s and 28.2 s after, 14.3 s once merged with the ops and streaming work (22.0 s one change earlier). The
+  profile (`profile` here, the whole timeline in `profile.json` beside the instance logs) showed where it went: the
+  audience writer applied one operation per processing wait (three instances ship an APPEND and a REMOVE every 3 s;
+  each update waited ~3.5 s), its eager writers group hardly settled under the kills, and a file read per operation.
+  Now an alternating backlog is merged into one REMOVE and one APPEND, readiness is polled from 0.5 s (capped at 5
+  s, was 30 s), the writers group is cooperative, sessions are 6 s, clients reconnect within 1 s of the broker
+  restart, and retries are capped lower. What is left is mostly the faults themselves: the partitions of the
+  instance killed last wait for its session to end, then move again when it rejoins.
 """
 
 
