@@ -158,6 +158,62 @@ def test_disabled_job_gets_nothing(enabled: bool) -> None:
     assert (len(sinks["x"].received) if "x" in sinks else 0) == (1 if enabled else 0)
 
 
+def test_a_revoke_flushes_only_the_sinks_owing_on_the_revoked_partitions() -> None:
+    only_a, only_b = RecordingSink(auto_complete=False), RecordingSink(auto_complete=False)
+    proc, consumer, _dlq, _ = build({"x": (web_job("x", ["a"]), 0.0), "y": (web_job("y", ["b"]), 0.0)},
+                                    {"x": only_a, "y": only_b})
+    consumer.add(T, 0, [trigger(audience="a") for _ in range(3)])
+    consumer.add(T, 1, [trigger(audience="b") for _ in range(3)])
+    proc.step()
+    proc.on_revoke([(T, 0)])
+    assert only_a.flushes == 1 and only_b.flushes == 0, "the sink holding only the kept partition is not flushed"
+    assert only_b.pending() == {(T, 1): 0}, "its work goes on, owed, undisturbed"
+    assert consumer.commits[-1] == {(T, 0): 3}
+
+
+def test_kept_partitions_are_not_paused_and_keep_flowing_through_a_revoke() -> None:
+    sink = RecordingSink(capacity=3, auto_complete=False)
+    proc, consumer, _dlq, _ = build({"x": (web_job("x", ["aud"]), 0.0)}, {"x": sink})
+    consumer.add(T, 0, [trigger(user_id="r0")])
+    consumer.add(T, 1, [trigger(user_id="k0")])
+    consumer.add(T, 2, [trigger(user_id="k1"), trigger(user_id="k2")])  # k2: back-pressure parks partition 2
+    proc.step()
+    assert consumer.paused == {(T, 2)}
+    pauses: list[list[Any]] = []
+    consumer.pause = pauses.append  # type: ignore[method-assign]
+    proc.on_revoke([(T, 0)])
+    assert pauses == [], "a revoke pauses nothing"
+    assert consumer.paused == {(T, 2)}, "a kept partition parked by back-pressure stays as it was, no more"
+    consumer.add(T, 1, [trigger(user_id="k3")])
+    proc.step()
+    assert [t.user_id for _p, _o, t in sink.received][-2:] == ["k2", "k3"], "kept partitions go on at once"
+    assert consumer.paused == set()
+    assert (T, 1) in proc.consumed and (T, 0) not in proc.consumed
+
+
+def test_a_revoke_that_takes_nothing_flushes_nothing() -> None:
+    sink = RecordingSink(auto_complete=False)
+    proc, consumer, _dlq, _ = build({"x": (web_job("x", ["aud"]), 0.0)}, {"x": sink})
+    consumer.add(T, 0, [trigger()])
+    proc.step()
+    proc.on_revoke([])
+    assert sink.flushes == 0 and consumer.commits == []
+
+
+def test_a_partition_revoked_while_paused_is_resumed_so_it_flows_if_it_comes_back() -> None:
+    sink = RecordingSink(capacity=1, auto_complete=False)
+    proc, consumer, _dlq, _ = build({"x": (web_job("x", ["aud"]), 0.0)}, {"x": sink})
+    consumer.add(T, 0, [trigger(user_id="u0"), trigger(user_id="u1")])
+    proc.step()
+    assert consumer.paused == {(T, 0)}
+    proc.on_lost([(T, 0)])
+    assert consumer.paused == set(), "Kafka would keep it paused after a later assignment; nothing would resume it"
+    consumer.add(T, 0, [trigger(user_id="u2")])
+    sink.complete()
+    proc.step()
+    assert [t.user_id for _p, _o, t in sink.received][-1] == "u2"
+
+
 class RefusingSink(RecordingSink):
     """Refuses the triggers of user ``u-bad`` as a crm job refuses one without a lead id."""
 

@@ -50,6 +50,10 @@ class Metrics:
             "rebalances_total", "Partition assignment changes, by kind (assigned, revoked, lost).", ["kind"],
             namespace=ns, registry=r,
         )
+        self.revoke_seconds = Histogram(
+            "revoke_seconds", "Time the poll loop spent in a revoke (flushing the owners of revoked partitions, "
+            "committing them).", namespace=ns, registry=r, buckets=_LATENCY_BUCKETS,
+        )
         # -- jobs and config
         self.jobs = Gauge("jobs", "Jobs known to the registry, by type and state.", ["type", "state"],
                           namespace=ns, registry=r)

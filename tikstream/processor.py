@@ -7,8 +7,13 @@ Back-pressure: when a sink refuses a record (``BackPressure``), the record and e
 partition are *parked* in order, and the partition is paused; parked records are offered again each step and
 the partition resumes once they are all taken. Memory is bounded by what one fetch can return.
 
-Rebalance: revoked partitions are flushed (bounded by ``revoke_timeout``), committed and forgotten; lost
-partitions are forgotten without a commit. ``shutdown`` drains (bounded), commits and closes.
+Rebalance (cooperative-sticky: a revoke names only the partitions that move): the sinks, dead letters and
+membership records that owe something on a revoked partition are flushed, all within one ``revoke_timeout``;
+owners that hold only kept partitions are not waited for. Then the revoked partitions are committed and
+forgotten. Kept partitions are never paused by a rebalance: they stay assigned, keep their parked records and
+their place, and the loop goes on with them as soon as the callback returns. A revoked or lost partition that
+was paused is resumed first (librdkafka would keep it paused if it came back). Lost partitions are forgotten
+without a commit. ``shutdown`` drains (bounded), commits and closes.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Protocol
 
 from tikstream.errors import BackPressure, InvalidRecord
@@ -47,7 +52,7 @@ class Sinks(Protocol):
     def poll(self) -> None: ...
     def pending(self) -> list[Mapping[Partition, int]]: ...
     def drop(self, partitions: list[Partition]) -> None: ...
-    def flush(self, timeout: float) -> bool: ...
+    def flush(self, timeout: float, partitions: Iterable[Partition] | None = None) -> bool: ...
 
 
 class _Parked:
@@ -70,7 +75,7 @@ CONSUME_BATCH: Final = 250
 
 class Processor:
     def __init__(self, consumer: Consumer, dlq: DeadLetters, sinks: Sinks, metrics: Metrics, *,
-                 batch_size: int = CONSUME_BATCH, commit_interval: float = 1.0, revoke_timeout: float = 10.0,
+                 batch_size: int = CONSUME_BATCH, commit_interval: float = 1.0, revoke_timeout: float = 5.0,
                  clock: Callable[[], float] = time.monotonic, recorder: Recorder | None = None) -> None:
         self._consumer, self._dlq, self._sinks, self._metrics = consumer, dlq, sinks, metrics
         self._recorder = recorder
@@ -247,12 +252,18 @@ class Processor:
 
     def on_revoke(self, partitions: list[Partition]) -> None:
         self._metrics.rebalances_total.labels("revoked").inc()
+        if not partitions:  # a cooperative rebalance that took nothing from this instance
+            return
+        started = self._clock()
+        deadline = started + self._revoke_timeout
         if not self._shut_down:  # after ``shutdown`` (the consumer's close revokes all) the flush was done
-            self._sinks.flush(self._revoke_timeout)
-        self._dlq.flush(min(self._revoke_timeout, 5.0))
-        if self._recorder is not None:
-            self._recorder.flush(min(self._revoke_timeout, 5.0))
+            self._sinks.flush(self._revoke_timeout, partitions)
+        revoked = set(partitions)
+        for owner in (self._dlq, self._recorder):
+            if owner is not None and not revoked.isdisjoint(owner.pending()):
+                owner.flush(max(0.0, deadline - self._clock()))
         self.commit(asynchronous=False, partitions=partitions)
+        self._metrics.revoke_seconds.observe(max(0.0, self._clock() - started))
         self._forget(partitions)
         log.info("partitions revoked", extra={"partitions": partitions})
 
@@ -262,6 +273,9 @@ class Processor:
         log.warning("partitions lost; their uncommitted records will be redone", extra={"partitions": partitions})
 
     def _forget(self, partitions: list[Partition]) -> None:
+        paused = [p for p in partitions if p in self._parked]
+        if paused:  # librdkafka keeps a partition paused through a rebalance: one assigned here again later
+            self._consumer.resume(paused)  # would never be consumed, as nothing here remembers pausing it
         self._sinks.drop(partitions)
         self._dlq.drop(partitions)
         if self._recorder is not None:

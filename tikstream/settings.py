@@ -45,5 +45,7 @@ class Settings(BaseSettings):
         return value
 
     def kafka_config(self) -> dict[str, str]:
-        """librdkafka settings shared by every client tikstream builds."""
-        return {"bootstrap.servers": self.bootstrap_servers, **self.kafka}
+        """librdkafka settings shared by every client tikstream builds. ``reconnect.backoff.max.ms`` is 1 s
+        (librdkafka's default 10 s left clients away for up to 10 s after a broker came back from a restart);
+        ``TIKSTREAM_KAFKA__*`` settings override it."""
+        return {"bootstrap.servers": self.bootstrap_servers, "reconnect.backoff.max.ms": "1000", **self.kafka}

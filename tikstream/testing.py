@@ -28,6 +28,7 @@ class RecordingSink:
         self._queues: dict[Partition, deque[tuple[int, Trigger]]] = {}  # owed records, oldest first
         self._count = 0
         self.closed = False
+        self.flushes = 0
         self.lock = threading.Lock()
 
     def submit(self, trigger: Trigger, partition: Partition, offset: int) -> None:
@@ -72,6 +73,7 @@ class RecordingSink:
 
     def flush(self, timeout: float) -> bool:
         """Flushing finishes everything owed, as a real sink's flush sends what it holds."""
+        self.flushes += 1
         self.complete()
         return not self._owed
 

@@ -103,10 +103,15 @@ class SinkManager:
         for sink in self.sinks():
             sink.drop(partitions)
 
-    def flush(self, timeout: float) -> bool:
+    def flush(self, timeout: float, partitions: Iterable[Partition] | None = None) -> bool:
+        """Flush every sink within ``timeout`` (one deadline for all); with ``partitions``, only the sinks that
+        owe something on one of them (a revoke: the others keep working and are not waited for)."""
         deadline = time.monotonic() + timeout
+        wanted = None if partitions is None else set(partitions)
         ok = True
         for sink in self.sinks():
+            if wanted is not None and wanted.isdisjoint(sink.pending()):
+                continue
             ok = sink.flush(max(0.0, deadline - time.monotonic())) and ok
         return ok
 

@@ -28,9 +28,13 @@ class RetryPolicy:
     """
 
     max_attempts: int = 6
-    base_seconds: float = 1.0
-    cap_seconds: float = 30.0
+    base_seconds: float = 0.5
+    cap_seconds: float = 8.0
     max_total_seconds: float = 120.0
+    # Defaults: delays drawn from [0, 0.5], [0, 1], [0, 2], [0, 4], [0, 8] s. The per-token rate limiter already
+    # slows down on throttling (``ratelimit``), so long waits here only stall one request: with 30 s (and a
+    # 1 s base) a batch that met throttling four times in a row waited up to 16 s more after the others were
+    # through, the tail of `make chaos` after its load.
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:

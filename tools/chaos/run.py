@@ -10,6 +10,10 @@ verifier compares what reached the emulator with what was produced:
 - the audience exactly the expected members, and one audience only for the job;
 - nothing valid in the DLQ.
 
+It also says where the time after the load went (``timeline.py``): ``profile.json`` beside the instance logs,
+and its headline (when the web events and the audience converged, when each TikTok path was last called) under
+``profile`` in the figures.
+
     python tools/chaos/run.py [--seconds 60] [--instances 3] [--rate 1000] [--short]
 """
 
@@ -35,6 +39,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from emulator_proc import admin_url, running_emulator  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timeline import Timeline, profile, summary  # noqa: E402
 from verify import audiences_named, dlq_count, emulator_state, events_by_user, expected_members  # noqa: E402
 from workspace import Workspace, paced_load  # noqa: E402
 
@@ -181,18 +186,22 @@ def main() -> int:
         stop.set()
         for t in threads:
             t.join()
-        load_end = time.monotonic()
+        load_end, load_end_wall = time.monotonic(), time.time()
         log(f"produced {run.produced} triggers; {run.kills} kills; waiting for convergence")
         want_members = run.expected_members()
         deadline = load_end + args.settle
+        timeline = Timeline()
         while True:
             seen, dups, ids_per_user, audiences = run.observed(base_url)
             members = set(audiences[0].get("members", [])) if len(audiences) == 1 else set()
+            timeline.add(time.monotonic() - load_end, len(run.expected_web - seen), len(members ^ want_members))
             done = run.expected_web <= seen and members == want_members
             if done or time.monotonic() > deadline:
                 break
             time.sleep(1.0)
         recovered = time.monotonic() - load_end
+        full_profile = profile(admin_url(base_url, ""), load_end_wall, run.work, timeline)
+        (run.work / "profile.json").write_bytes(orjson.dumps(full_profile, option=orjson.OPT_INDENT_2))
         codes = []
         for proc in run.instances:
             if proc is not None:
@@ -206,7 +215,7 @@ def main() -> int:
             "audience_members_expected": len(want_members), "audience_members_actual": len(members),
             "audience_exact": members == want_members, "dlq_records": run.dlq_count(), "kills": run.kills,
             "broker_restarted": run.broker_restarted, "seconds_to_converge_after_load": round(recovered, 1),
-            "instance_exit_codes": codes,
+            "instance_exit_codes": codes, "profile": summary(full_profile),
         }
         print(orjson.dumps(figures, option=orjson.OPT_INDENT_2).decode())
         if args.out:

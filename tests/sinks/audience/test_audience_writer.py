@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from tikstream.sinks.audience.ops import AudienceRecord, Op, UploadedFile
 from tikstream.sinks.audience.state import FileRef
-from tikstream.sinks.audience.writer import MAX_PATHS_PER_CALL, JobWriter
+from tikstream.sinks.audience.writer import MAX_PATHS_PER_CALL, READY_POLL_CAP, JobWriter
 from tikstream.tiktok.errors import AudienceBusyError, AudienceTooSmallError, PermanentError
 
 EP = "dmp/custom_audience/update/"
@@ -121,19 +121,20 @@ def test_later_files_wait_until_valid_and_go_in_order() -> None:
     assert w.state == "ready" and w.removed == 10
 
 
-def test_backoff_grows_while_processing() -> None:
+def test_readiness_polls_start_fast_and_are_capped_low() -> None:
     api, store, applied = FakeApi(), FakeStore(), []
     w = writer(api, store, applied)
     w.load(AudienceRecord("n", "A1"))
     api.valid = False
     w.enqueue(op("APPEND"))
-    times = []
+    times = [0.0]
     now = 0.0
-    for _ in range(8):
+    for _ in range(12):
         now = w.step(now) or now
         times.append(now)
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert gaps == sorted(gaps) and gaps[-1] == 30.0
+    assert gaps[0] == 0.5 and gaps == sorted(gaps) and gaps[-1] == READY_POLL_CAP
+    assert times[3] < 2.5  # a 2 s processing wait is seen within about half a second
 
 
 def test_busy_is_retried_later() -> None:

@@ -549,3 +549,23 @@ def test_close_shuts_the_pool_and_parking() -> None:
     h = Harness()
     h.sink.close()
     assert h.executor.shut and h.parking.closed
+
+
+def test_batches_that_pile_up_behind_a_full_pool_go_joined_in_fuller_requests() -> None:
+    h = Harness(config=EventsSinkConfig(max_in_flight=1), batch_max_events=10, linger_ms=0)
+    for start in range(0, 10, 2):  # five batches of two: two take the pool, three wait ready
+        h.submit(2, start=start)
+        h.sink.poll()
+    assert len(h.executor.queue) == 2
+    h.cycle()
+    assert [len(r.body["data"]) for r in h.client.requests] == [2, 2, 6]
+    assert h.sink.pending() == {}
+
+
+def test_parts_of_a_rejected_batch_are_not_joined_again() -> None:
+    h = Harness(respond=reject_users({"u-3"}), batch_max_events=8, linger_ms=0)
+    h.submit(8)
+    h.cycle()
+    assert len(h.dlq.sent) == 1 and h.sink.pending() == {}
+    sizes = [len(r.body["data"]) for r in h.client.requests]
+    assert sizes[0] == 8 and max(sizes[1:]) < 8, sizes

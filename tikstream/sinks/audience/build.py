@@ -169,9 +169,11 @@ def _build(version: JobVersion, ctx: SinkContext, service: WriterService, releas
             ship = _file_ship(job, cast(FileLayout, row_layout), store)
         backfill = (_backfill(job, version.created_at, ctx, reader, row_layout, ship, writer_store.put_backfill)
                     if job.existing_users else None)
-        kind = SegmentWriter if streaming else JobWriter
-        return kind(job.id, job.audience_name_prefix, job.audience, api, writer_store, applied,
-                    on_state=on_state, backfill=backfill)
+        if streaming:
+            return SegmentWriter(job.id, job.audience_name_prefix, job.audience, api, writer_store, applied,
+                                 on_state=on_state, backfill=backfill)
+        return JobWriter(job.id, job.audience_name_prefix, job.audience, api, writer_store, applied,
+                         on_state=on_state, backfill=backfill, read_files=writer_store.read_files)
 
     writer = service.register(job.id, factory)
     counts = IdentifierCounts(sorted(set(job.identifiers.values())))

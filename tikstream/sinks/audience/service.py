@@ -28,7 +28,14 @@ from typing import Any
 from tikstream.sinks.audience.backfill import state_key
 from tikstream.sinks.audience.ops import AudienceRecord, Op
 from tikstream.sinks.audience.pusher import SegmentWriter
-from tikstream.sinks.audience.state import AudienceKafka, FileRef, WriterCommits, WriterConsumer, ops_partition
+from tikstream.sinks.audience.state import (
+    AudienceKafka,
+    FileRef,
+    KafkaStoreError,
+    WriterCommits,
+    WriterConsumer,
+    ops_partition,
+)
 from tikstream.sinks.audience.writer import JobWriter
 from tikstream.supervise import Policy, Supervised, Supervisor
 from tikstream.tiktok.errors import PermanentError
@@ -95,6 +102,9 @@ class KafkaWriterStore:
     def read_file(self, ref: FileRef) -> bytes:
         return self._kafka.read_file(ref)
 
+    def read_files(self, refs: list[FileRef]) -> dict[str, bytes]:
+        return self._kafka.read_files(refs)
+
     def mark_applied(self, job_id: str, offset: int) -> None:
         """A streaming job's operation at ``offset`` was accepted by TikTok (``WriterCommits``); one commit
         reader per job, kept while the store lives."""
@@ -134,6 +144,7 @@ class WriterService:
         self._inflight: dict[int, dict[int, bool]] = {}
         self._job_of: dict[int, dict[int, str]] = {}  # partition -> offset -> job, of operations not applied
         self._committed: dict[int, int] = {}
+        self._commit_again: dict[int, int] = {}  # commits that failed, sent again with the next
         self._stop = threading.Event()
         self._thread: Supervised | None = None
         self.users = 0
@@ -272,10 +283,19 @@ class WriterService:
                 del inflight[offset]
             if nxt is not None and nxt > self._committed.get(partition, -1):
                 offsets[partition] = nxt
+        offsets = {**self._commit_again, **offsets}  # a newer offset of a partition wins: they only grow
         if offsets:
-            consumer.commit(offsets)
-            self._committed.update(offsets)
-            self._to_delete.update(offsets)
+            try:
+                consumer.commit(offsets)
+            except KafkaStoreError as exc:  # e.g. during a rebalance or a broker restart: the work is applied,
+                # only its commit waits; a dead thread would rejoin the group and move partitions for nothing
+                log.warning("audience-ops commit failed; tried again on the next turn",
+                            extra={"partitions": sorted(offsets), "error": str(exc)})
+                self._commit_again = offsets
+            else:
+                self._committed.update(offsets)
+                self._commit_again = {}
+                self._to_delete.update(offsets)
         if self._to_delete and self._clock() >= self._next_cleanup:
             self._cleanup()
 
@@ -302,6 +322,8 @@ class WriterService:
         return KafkaWriterStore(self.kafka, self._state)
 
     def _assigned(self, partitions: list[int]) -> None:
+        if not partitions:  # a cooperative rebalance that brought nothing here
+            return
         state = self.kafka.read_state()
         self._state.clear()
         self._state.update(state)
@@ -326,6 +348,7 @@ class WriterService:
             committed = self._committed.pop(p, -1)
             # the new owner applies again what was not committed, with its files; the rest is cleaned up here
             self._done_files[p] = [(o, ref) for o, ref in self._done_files.get(p, []) if o < committed]
+            self._commit_again.pop(p, None)
 
     def owns(self, job_id: str) -> bool:
         return ops_partition(job_id, self.kafka.ops_partitions) in self._owned

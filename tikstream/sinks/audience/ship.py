@@ -53,7 +53,7 @@ class Shipper:
 
     def __init__(self, job: AudienceExportJob, layout: FileLayout, store: FileStore, *,
                  wall: Callable[[], float] = time.time, stop: threading.Event | None = None,
-                 retry_first: float = 1.0, retry_cap: float = 60.0,
+                 retry_first: float = 1.0, retry_cap: float = 15.0,
                  resolve: Callable[[Path], int] | None = None) -> None:
         self._job, self._layout, self._store, self._wall = job, layout, store, wall
         self.stop = stop or threading.Event()

@@ -28,7 +28,7 @@ from typing import Final
 
 from tikstream.errors import TikstreamError
 from tikstream.kafka.admin import COMPACTED, TopicSpec, ensure_topics
-from tikstream.kafka.consumer import GroupConsumer
+from tikstream.kafka.consumer import HEARTBEAT_INTERVAL_MS, SESSION_TIMEOUT_MS, GroupConsumer
 from tikstream.kafka.producer import Delivery, TrackedProducer, produce_and_wait
 from tikstream.kafka.reader import Committed, EndReader
 from tikstream.kafka.retention import TopicAdmin
@@ -178,18 +178,38 @@ class AudienceKafka:
 
     def read_file(self, ref: FileRef) -> bytes:
         """Reassemble a stored file; raises ``KafkaStoreError`` when a chunk is gone."""
-        wanted = {f"{ref.file_id}:{seq}".encode(): seq for seq in range(ref.count)}
-        chunks: dict[int, bytes] = {}
-        with self._reader() as reader:
-            for rec in reader.read(self.topics.files, {ref.partition: ref.offset}):
-                seq = wanted.get(rec.key or b"")
-                if seq is not None and rec.value is not None:
-                    chunks[seq] = rec.value
-                if len(chunks) == ref.count:
-                    break
-        if len(chunks) != ref.count:
-            raise KafkaStoreError(f"file {ref.file_id}: {ref.count - len(chunks)} chunks missing")
-        return b"".join(chunks[i] for i in range(ref.count))
+        return self.read_files([ref])[ref.file_id]
+
+    def read_files(self, refs: Iterable[FileRef]) -> dict[str, bytes]:
+        """Reassemble stored files (file id -> content) in one pass over their partitions, from the first
+        chunk wanted to the last; ``KafkaStoreError`` when a chunk of one is gone."""
+        refs = list(refs)
+        wanted = {f"{r.file_id}:{seq}".encode(): (r.file_id, seq) for r in refs for seq in range(r.count)}
+        starts: dict[int, int | None] = {}
+        for r in refs:
+            start = starts.get(r.partition)
+            starts[r.partition] = r.offset if start is None else min(start, r.offset)
+        chunks: dict[str, dict[int, bytes]] = {}
+        missing = len(wanted)
+        if missing:
+            with self._reader() as reader:
+                for rec in reader.read(self.topics.files, starts):
+                    hit = wanted.get(rec.key or b"")
+                    if hit is None or rec.value is None:
+                        continue
+                    got = chunks.setdefault(hit[0], {})
+                    if hit[1] not in got:
+                        got[hit[1]] = rec.value
+                        missing -= 1
+                        if not missing:
+                            break
+        out: dict[str, bytes] = {}
+        for r in refs:
+            got = chunks.get(r.file_id, {})
+            if len(got) != r.count:
+                raise KafkaStoreError(f"file {r.file_id}: {r.count - len(got)} chunks missing")
+            out[r.file_id] = b"".join(got[i] for i in range(r.count))
+        return out
 
 
 def applied_group(kafka: AudienceKafka, job_id: str) -> str:
@@ -230,9 +250,13 @@ class WriterConsumer:
     def __init__(self, kafka: AudienceKafka, on_assign: Callable[[list[int]], None],
                  on_revoke: Callable[[list[int]], None]) -> None:
         self._topic = kafka.topics.ops
+        # cooperative-sticky: an instance that joins or dies moves only the partitions it brings or held; the
+        # other writers keep theirs through the rebalance (eager, every member stopped and re-read its queue
+        # at each of the chaos run's kills and the writers group hardly ever settled)
         self._consumer = GroupConsumer(kafka.config, kafka.topics.writers_group, {
-            "auto.offset.reset": "earliest", "session.timeout.ms": 10_000, "heartbeat.interval.ms": 1_000,
-            "max.poll.interval.ms": 600_000})
+            "auto.offset.reset": "earliest", "session.timeout.ms": SESSION_TIMEOUT_MS,
+            "heartbeat.interval.ms": HEARTBEAT_INTERVAL_MS,
+            "max.poll.interval.ms": 600_000, "partition.assignment.strategy": "cooperative-sticky"})
         self._consumer.subscribe([self._topic], on_assign=lambda ps: on_assign([p for _, p in ps]),
                                  on_revoke=lambda ps: on_revoke([p for _, p in ps]))
 

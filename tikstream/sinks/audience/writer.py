@@ -9,8 +9,11 @@ Rules (docs/architecture.md §4.1, docs/tiktok-api.md §2.4-§2.6):
 
 - no audience yet: leading REMOVEs are done (nobody to remove); the leading APPENDs (≤ 50 file paths)
   create the audience;
-- otherwise, before each update, ``get`` must report the audience valid (polled with capped backoff); then
-  the leading operations of one action (≤ 50 file paths) go in one ``update``;
+- otherwise, before each update, ``get`` must report the audience valid (polled every 0.5 s at first, then
+  less often, at least every ``READY_POLL_CAP`` seconds); then the leading operations of one action (≤ 50 file
+  paths) go in one ``update``;
+- with ``read_files``, a head of the queue that alternates between APPEND and REMOVE more than once is first
+  merged into its net effect (``merge``): one processing wait for the whole backlog instead of one each;
 - ``AudienceBusyError``: poll again later; ``AudienceTooSmallError``: state ``failing``, retried after
   ``too_small_retry`` seconds, never dropped; 40910 (expired ``file_path``): the files are uploaded again from
   their content in Kafka and the call is repeated; other errors: ``failing`` and retried with backoff.
@@ -32,7 +35,8 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from tikstream.errors import ConfigError
-from tikstream.sinks.audience.backfill import Backfill
+from tikstream.sinks.audience.backfill import BATCH_PREFIX, Backfill
+from tikstream.sinks.audience.merge import MERGED_PREFIX, Merging
 from tikstream.sinks.audience.ops import AudienceRecord, Op, UploadedFile
 from tikstream.sinks.audience.state import FileRef
 from tikstream.tiktok.errors import (
@@ -50,6 +54,9 @@ __all__ = ["MAX_PATHS_PER_CALL", "STATES", "AudienceApi", "Backoff", "JobWriter"
 MAX_PATHS_PER_CALL: Final = 50  # TikTok recommends fewer than 50 file paths per request (§2.1)
 FILE_EXPIRED: Final = 40910
 STATES: Final = ("creating", "processing", "ready", "failing")
+READY_POLL_CAP: Final = 5.0
+"""Longest wait between two ``get`` calls while the audience processes: TikTok's processing takes minutes
+and the emulator's seconds; a poll every few seconds keeps the wait short without flooding ``get``."""
 
 
 class AudienceApi(Protocol):
@@ -80,9 +87,10 @@ class Backoff:
     first: float = 0.5
     cap: float = 30.0
     current: float = 0.0
+    factor: float = 2.0
 
     def next(self) -> float:
-        self.current = self.first if self.current == 0 else min(self.cap, self.current * 2)
+        self.current = self.first if self.current == 0 else min(self.cap, self.current * self.factor)
         return self.current
 
     def reset(self) -> None:
@@ -96,7 +104,8 @@ class JobWriter:
     def __init__(self, job_id: str, name_prefix: str, audience: str, api: Callable[[], AudienceApi],
                  store: WriterStore, on_applied: Callable[[list[Op]], None], *,
                  wall: Callable[[], float] = time.time, too_small_retry: float = 300.0,
-                 on_state: Callable[[str], None] | None = None, backfill: Backfill | None = None) -> None:
+                 on_state: Callable[[str], None] | None = None, backfill: Backfill | None = None,
+                 read_files: Callable[[list[FileRef]], dict[str, bytes]] | None = None) -> None:
         self.job_id, self._prefix, self._audience = job_id, name_prefix, audience
         self._api, self._store, self._on_applied = api, store, on_applied
         self._wall, self._too_small_retry, self._on_state = wall, too_small_retry, on_state
@@ -108,8 +117,10 @@ class JobWriter:
         self.last_success: float | None = None
         self._valid_seen = False
         self._next_at = 0.0
-        self._backoff = Backoff()
+        self._backoff = Backoff()  # after a failure
+        self._poll = Backoff(0.5, READY_POLL_CAP, factor=1.5)  # waiting for the audience to be ready
         self.backfill = backfill
+        self._merging = None if read_files is None else Merging(job_id, read_files, BATCH_PREFIX, wall)
 
     # -- feeding --------------------------------------------------------------------------------------------
     def load(self, record: AudienceRecord | None, backfill: bytes | None = None) -> None:
@@ -125,6 +136,8 @@ class JobWriter:
     def forget(self) -> None:
         """This instance no longer owns the job: drop queued operations (the new owner reads them again)."""
         self.queue.clear()
+        if self._merging is not None:
+            self._merging.clear()
         self._next_at = 0.0
         if self.backfill is not None:
             self.backfill.forget()
@@ -155,7 +168,11 @@ class JobWriter:
             self._valid_seen = False
             self._set_state("processing")
             self.last_error = str(exc)
-            self._next_at = now + self._backoff.next()
+            self._next_at = now + self._poll.next()
+        except _MergedExpired:  # the originals are back in the queue: go on with them, one by one for a while
+            self._next_at = now
+            if self._merging is not None:
+                self._merging.pause(now)
         except AudienceTooSmallError as exc:
             self._fail(now, exc, self._too_small_retry)
         except TikTokError as exc:
@@ -177,10 +194,10 @@ class JobWriter:
             ready = False
         if ready:
             self._valid_seen = True
-            self._backoff.reset()
+            self._poll.reset()
             self._set_state("ready")
             return None
-        self._next_at = now + self._backoff.next()
+        self._next_at = now + self._poll.next()
         return self._next_at
 
     def _fail(self, now: float, exc: Exception, delay: float) -> None:
@@ -194,16 +211,18 @@ class JobWriter:
             self._fail(now, ConfigError(delivery_changed(self.job_id, self.queue[0].action)), self._backoff.cap)
             return
         if self.record is None or self.record.audience_id is None:
+            self._merge(now)
             self._create(now)
             return
         if not self._valid_seen:
             if not self._api().is_valid(self.record.audience_id):
                 self._set_state("processing")
-                self._next_at = now + self._backoff.next()
+                self._next_at = now + self._poll.next()
                 return
             self._valid_seen = True
-            self._backoff.reset()
+            self._poll.reset()
             self._set_state("ready")
+        self._merge(now)
         ops = self._leading(self.queue[0].action)
         audience_id = self.record.audience_id
         self._with_fresh_files(ops, lambda paths: self._api().update(audience_id, ops[0].action, paths))
@@ -257,14 +276,26 @@ class JobWriter:
             return [self.queue[0]]
         return ops
 
+    def _merge(self, now: float) -> None:
+        if self._merging is not None:
+            done = self._merging.merge(self.queue, lambda *a: self._api().upload(*a), now)
+            if done:  # nothing left to send of them (no rows)
+                self._on_applied(done)
+
     def _with_fresh_files(self, ops: list[Op], call: Callable[[list[str]], Any]) -> Any:
         """Run ``call`` with the operations' file paths; when TikTok says a path expired (40910), upload the
-        files again from Kafka once and repeat."""
+        files again from Kafka once and repeat (a merged operation's files are not stored: its originals are
+        put back instead)."""
         try:
             return call([f.file_path for op in ops for f in op.files])
         except TikTokError as exc:
             if exc.code != FILE_EXPIRED:
                 raise
+        if any(op.batch_id.startswith(MERGED_PREFIX) for op in ops):
+            log.info("merged file paths expired; applying the original operations", extra={"job": self.job_id})
+            if self._merging is not None:
+                self._merging.unmerge(self.queue)
+            raise _MergedExpired
         log.info("file paths expired; uploading again", extra={"job": self.job_id})
         for i, op in enumerate(list(ops)):
             fresh = tuple(self._reupload(op.calculate_type, f) for f in op.files)
@@ -287,12 +318,15 @@ class JobWriter:
                 self.removed += op.users
         self.last_error = None
         self._backoff.reset()
-        self._next_at = now + self._backoff.next()  # the audience processes what it just got
+        self._poll.reset()
+        self._next_at = now + self._poll.next()  # the audience processes what it just got
         self.last_success = self._wall()
         self._set_state("processing")
+        done = ops if self._merging is None else self._merging.expand(ops, self.queue)
         if self.backfill is not None:
-            self.backfill.applied(ops, self.queue)
-        self._on_applied(ops)
+            self.backfill.applied(done, self.queue)
+        if done:
+            self._on_applied(done)
 
     def _set_state(self, state: str) -> None:
         if state != self.state:
@@ -309,3 +343,7 @@ class JobWriter:
         if self.backfill is not None:
             status["backfill"] = self.backfill.status()
         return status
+
+
+class _MergedExpired(Exception):
+    """A merged operation's file expired; its originals are back in the queue."""

@@ -10,6 +10,7 @@ never serialises anything again.
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Final, Protocol
 
@@ -18,8 +19,8 @@ import orjson
 from tikstream.offsets import OwedOffsets
 from tikstream.records import Partition, Trigger
 
-__all__ = ["Batch", "Item", "ParkedOrigin", "RetryQueue", "body_envelope", "rejected_index", "release_items",
-           "split", "without"]
+__all__ = ["Batch", "Item", "ParkedOrigin", "RetryQueue", "body_envelope", "join_ready", "rejected_index",
+           "release_items", "split", "without"]
 
 _INDEX: Final = re.compile(r"\b(?:data|batch)\.(\d+)\b", re.IGNORECASE)
 
@@ -48,16 +49,33 @@ class Item:
 class Batch:
     """Items sent in one request. ``attempts`` counts requests that ended in a retryable failure."""
 
-    __slots__ = ("attempts", "items", "not_before", "opened")
+    __slots__ = ("attempts", "items", "not_before", "opened", "solo")
 
-    def __init__(self, items: list[Item], opened: float) -> None:
+    def __init__(self, items: list[Item], opened: float, *, solo: bool = False) -> None:
         self.items = items
         self.opened = opened
         self.attempts = 0
         self.not_before = 0.0
+        self.solo = solo  # a part of a rejected batch: sent alone, never joined again (see ``join_ready``)
 
     def __len__(self) -> int:
         return len(self.items)
+
+
+def join_ready(ready: deque[Batch], limit: int) -> Batch:
+    """Take the first ready batch, joined with those behind it while the whole fits in one request of ``limit``
+    events. Batches pile up only while TikTok answers slower than the load comes (throttling, a slow
+    endpoint); fewer and fuller requests then drain them sooner. Parts of a rejected batch are never joined
+    (they would be rejected together again)."""
+    batch = ready.popleft()
+    if batch.solo:
+        return batch
+    while ready and not ready[0].solo and len(batch) + len(ready[0]) <= limit:
+        after = ready.popleft()
+        joined = Batch(batch.items + after.items, min(batch.opened, after.opened))
+        joined.attempts = max(batch.attempts, after.attempts)
+        batch = joined
+    return batch
 
 
 def body_envelope(source: str, source_id: str, test_event_code: str | None) -> tuple[bytes, bytes]:

@@ -19,7 +19,7 @@ class EventsSinkConfig:
     """Events one job may hold before ``submit`` raises ``BackPressure``; None: 4 x batch x in flight."""
     retry_base_seconds: float = 1.0
     """Backoff before resending a batch the client gave up on: doubles per attempt, with jitter..."""
-    retry_cap_seconds: float = 60.0
+    retry_cap_seconds: float = 15.0
     """... up to this."""
     auth_check_seconds: float = 3.0
     """How often the authorization file is looked at (for a token rotation, or to resume a paused job)."""

@@ -44,6 +44,7 @@ from tikstream.sinks.events.batch import (
     Item,
     RetryQueue,
     body_envelope,
+    join_ready,
     rejected_index,
     release_items,
     split,
@@ -207,7 +208,7 @@ class EventsSink:
             self._pause(problem or "authorization unusable")
             return
         while self._ready and self._sender.has_room():
-            batch = self._ready.popleft()
+            batch = join_ready(self._ready, self._batch_max)
             self._batch_size.observe(len(batch))
             self._sender.send(token, batch)
 
@@ -251,7 +252,7 @@ class EventsSink:
     def _rejected(self, batch: Batch, error: PermanentError) -> None:
         if len(batch) > 1:
             for part in reversed(split(batch.items, rejected_index(error.message, len(batch)))):
-                self._ready.appendleft(Batch(part, batch.opened))
+                self._ready.appendleft(Batch(part, batch.opened, solo=True))
             return
         item, why = batch.items[0], describe(error)
         self._dlq.send(item.partition, item.offset, item.trigger.user_id.encode(), original_value(item.trigger),
