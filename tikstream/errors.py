@@ -21,6 +21,10 @@
     └── MalformedEnvelope           a TikTok answer without a readable envelope (tiktok.models); the
                                     client turns it into a TikTokError
 
+    Exception
+    └── _MergedExpired              a merged audience file expired at TikTok; the writer puts the original
+                                    operations back (sinks.audience.writer, never raised outside it)
+
     Exception                       the emulator's own, never raised outside it (tikstream.emulator):
     ├── ApiError                    a refused request, answered with TikTok's code and message (envelope)
     └── _WorkerGone                 a check worker died mid-body; the body is checked in place (checkpool)
