@@ -22,6 +22,7 @@ BENCHES = [
     "bench_normalise.py",
     "bench_decode.py",
     "bench_events.py",
+    "bench_cpu.py",
     "bench_audience.py",
     "bench_scaleout.py",
 ]
@@ -30,6 +31,7 @@ GOALS = {
     "events_ratio": (">=", 0.2),
     "events_latency_p99_s": ("<=", 1.0),
     "batch_fill": (">=", 0.9),
+    "events_cpu_us_per_event": ("<=", 5),
     "audience_batch_rss_mb": ("<=", 300),
     "emulator_events_per_s": (">=", 100_000),
 }
