@@ -121,16 +121,16 @@ def serve(port: int) -> None:
             self.end_headers()
             self.wfile.write(body)
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             with lock:
                 count[0] += body.count(b'"event_id":')
             self._reply(_OK)
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self._reply(str(count[0]).encode())
 
-        def do_DELETE(self) -> None:  # noqa: N802
+        def do_DELETE(self) -> None:
             with lock:
                 count[0] = 0
             self._reply(b"0")
