@@ -23,6 +23,7 @@ BENCHES = [
     "bench_decode.py",
     "bench_events.py",
     "bench_cpu.py",
+    "bench_exactness.py",
     "bench_audience.py",
     "bench_scaleout.py",
 ]
