@@ -144,6 +144,9 @@ class BatchMapper:
             self._fields = [field for field, _, _, _ in spec["user"]]
             self._core = _native.Mapper(spec, functools.partial(
                 phone_e164, region=spec["phone_region"], policy=job.phone_policy))
+        elif native and _native is None:
+            log.warning("the native events core is not installed (make setup builds it): mapping in Python",
+                        extra={"job": job.id})
         elif native:
             log.info("events job maps in Python", extra={"job": job.id, "reason": self.why_not})
 
