@@ -117,7 +117,13 @@ impl Mapper {
             self.phone_fallback.call1(py, (s,)).and_then(|r| r.extract::<String>(py)).ok()
         };
         for (value, t) in values.iter().zip(ts) {
-            let bytes = value.downcast::<PyBytes>()?;
+            let bytes = match value.downcast::<PyBytes>() {
+                Ok(b) => b,
+                Err(_) => {
+                    out.append(false)?; // not bytes (a trigger built without its record value): Python maps it
+                    continue;
+                }
+            };
             buf.clear();
             match mapper::map_record(&self.spec, bytes.as_bytes(), t, &mut buf, &mut totals, &fallback) {
                 Mapped::Event => out.append(PyBytes::new_bound(py, &buf))?,

@@ -258,3 +258,15 @@ def test_jobs_the_core_does_not_handle_map_in_python(job_doc: dict[str, Any]) ->
     trigger = decode(record(random.Random(1), 1), None)
     oracle = compile_events_job(job)(trigger)
     assert batch([trigger]) == [None if oracle is None else orjson.dumps(oracle)]
+
+
+def test_triggers_without_their_record_value_map_in_python() -> None:
+    """A trigger built in code (no ``raw`` bytes) is left to the Python mapper, and comes out the same."""
+    from tikstream.records import Trigger
+
+    _, oracle, _, batch = both(web_job(default_phone_region="US"))
+    doc = orjson.loads(record(random.Random(3), 3))
+    doc["audience"], doc["event"] = "aud", "enter"
+    built = Trigger("aud", "enter", doc["user_id"], 1_764_000_000.0, doc)
+    assert batch._core.map_batch([built.raw, bytearray(b"{}")], [built.ts, 0.0])[0] == [False, False]
+    assert batch([built]) == [orjson.dumps(oracle(built))]
