@@ -25,6 +25,9 @@ pub enum UKind {
     ExternalId,
     Text,
     Ip,
+    /// idfa, gaid: a dashed UUID (`uuid` policy) or any text (`any`), never the all-zero id
+    Maid { any: bool },
+    Att,
 }
 
 #[derive(Clone, Copy)]
@@ -77,7 +80,8 @@ pub struct Spec {
     props: Vec<(String, PKind, Path)>,
     event_time: Option<Path>,
     event_id: Option<Path>,
-    page: Vec<(String, Path)>,
+    /// `page` (web) or `app` (app): its name, the job's fixed entries (JSON, without braces), texts by path
+    section: Option<(String, String, Vec<(String, Path)>)>,
     limited_data_use: Option<bool>,
     phone_region: Option<String>,
     pub phone_policy: String,
@@ -108,6 +112,9 @@ impl Spec {
                 "external_id" => UKind::ExternalId,
                 "text" => UKind::Text,
                 "ip" => UKind::Ip,
+                "maid" => UKind::Maid { any: false },
+                "maid_any" => UKind::Maid { any: true },
+                "att" => UKind::Att,
                 other => return Err(pyo3::exceptions::PyValueError::new_err(format!("user kind {other}"))),
             };
             user.push((t.get_item(0)?.extract()?, kind, t.get_item(2)?.extract()?, Path::from_py(&t.get_item(3)?)?));
@@ -124,12 +131,19 @@ impl Spec {
             };
             props.push((t.get_item(0)?.extract()?, kind, Path::from_py(&t.get_item(2)?)?));
         }
-        let mut page = Vec::new();
-        for item in need(d, "page")?.iter()? {
-            let item = item?;
-            let t = item.downcast::<PyTuple>()?;
-            page.push((t.get_item(0)?.extract()?, Path::from_py(&t.get_item(1)?)?));
-        }
+        let section_obj = need(d, "section")?;
+        let section = if section_obj.is_none() {
+            None
+        } else {
+            let t = section_obj.downcast::<PyTuple>()?;
+            let mut entries = Vec::new();
+            for item in t.get_item(2)?.iter()? {
+                let item = item?;
+                let e = item.downcast::<PyTuple>()?;
+                entries.push((e.get_item(0)?.extract()?, Path::from_py(&e.get_item(1)?)?));
+            }
+            Some((t.get_item(0)?.extract()?, t.get_item(1)?.extract()?, entries))
+        };
         let has_phone = user.iter().any(|u| u.1 == UKind::Phone);
         Ok(Spec {
             job_id: need(d, "job_id")?.extract()?,
@@ -140,7 +154,7 @@ impl Spec {
             props,
             event_time: opt_path(need(d, "event_time")?)?,
             event_id: opt_path(need(d, "event_id")?)?,
-            page,
+            section,
             limited_data_use: need(d, "limited_data_use")?.extract()?,
             phone_region: need(d, "phone_region")?.extract()?,
             phone_policy: need(d, "phone_policy")?.extract()?,
@@ -271,6 +285,28 @@ fn is_ipv4(s: &str) -> bool {
         })
 }
 
+const ZERO_UUID: &str = "00000000-0000-0000-0000-000000000000";
+
+/// `normalise._maid` / `_any_maid` on ASCII text (lower-cased); None: invalid.
+fn clean_maid(s: &str, any: bool) -> Result<Option<String>, ()> {
+    if !s.is_ascii() {
+        return Err(());
+    }
+    let s = s.to_ascii_lowercase();
+    if s == ZERO_UUID {
+        return Ok(None);
+    }
+    let b = s.as_bytes();
+    let uuid = b.len() == 36
+        && b.iter().enumerate().all(|(i, &c)| match i {
+            8 | 13 | 18 | 23 => c == b'-',
+            _ => c.is_ascii_digit() || (b'a'..=b'f').contains(&c),
+        });
+    Ok(if any || uuid { Some(s) } else { None })
+}
+
+const ATT_STATUSES: [&str; 5] = ["AUTHORIZED", "DENIED", "NOT_DETERMINED", "RESTRICTED", "NOT_APPLICABLE"];
+
 fn normalise(spec: &Spec, kind: UKind, raw: &Value, fallback: &dyn Fn(&str) -> Option<String>) -> Norm {
     let numbers = matches!(kind, UKind::Phone | UKind::ExternalId);
     let s = match text_of(raw, numbers)? {
@@ -286,6 +322,17 @@ fn normalise(spec: &Spec, kind: UKind, raw: &Value, fallback: &dyn Fn(&str) -> O
                 Err(())
             }
         }
+        UKind::Att => {
+            if !s.is_ascii() {
+                return Err(());
+            }
+            let up = s.to_ascii_uppercase();
+            if ATT_STATUSES.contains(&up.as_str()) {
+                Ok(Some((up, PLAIN)))
+            } else {
+                Err(())
+            }
+        }
         _ => {
             if s.len() == 64 && is_hex(&s) {
                 return Ok(Some((s.to_ascii_lowercase(), PREHASHED)));
@@ -293,6 +340,7 @@ fn normalise(spec: &Spec, kind: UKind, raw: &Value, fallback: &dyn Fn(&str) -> O
             let clean = match kind {
                 UKind::Email => clean_email(&s)?,
                 UKind::Phone => clean_phone(spec, &s, fallback)?,
+                UKind::Maid { any } => clean_maid(&s, any)?,
                 _ => Some(s),
             };
             match clean {
@@ -494,9 +542,21 @@ fn event(spec: &Spec, doc: &Map<String, Value>, ts: f64, out: &mut Vec<u8>, coun
     let props: Vec<(&str, PKind, Option<&Value>)> =
         spec.props.iter().map(|(k, kind, p)| (k.as_str(), *kind, p.get(doc))).collect();
     section(out, b",\"properties\":{", &props)?;
-    let page: Vec<(&str, PKind, Option<&Value>)> =
-        spec.page.iter().map(|(k, p)| (k.as_str(), PKind::Text, p.get(doc))).collect();
-    section(out, b",\"page\":{", &page)?;
+    if let Some((name, fixed, entries)) = &spec.section {
+        let texts: Vec<(&str, PKind, Option<&Value>)> =
+            entries.iter().map(|(k, p)| (k.as_str(), PKind::Text, p.get(doc))).collect();
+        let head = format!(",\"{name}\":{{");
+        if fixed.is_empty() {
+            section(out, head.as_bytes(), &texts)?;
+        } else {
+            out.extend_from_slice(head.as_bytes());
+            out.extend_from_slice(fixed.as_bytes());
+            section(out, b",", &texts)?;
+            if texts.iter().all(|(_, _, v)| v.map_or(true, |v| v.is_null())) {
+                out.push(b'}');
+            }
+        }
+    }
     if let Some(ldu) = spec.limited_data_use {
         out.extend_from_slice(if ldu { b",\"limited_data_use\":true" } else { b",\"limited_data_use\":false" });
     }

@@ -111,6 +111,18 @@ def _text(rnd: random.Random, i: int) -> object:
     return rnd.choice([None, "", "  ", 42, 1.5, True, ["a"], {"b": 2}])
 
 
+def _maid(rnd: random.Random, i: int) -> object:
+    u = f"{rnd.getrandbits(128):032x}"
+    dashed = f"{u[:8]}-{u[8:12]}-{u[12:16]}-{u[16:20]}-{u[20:]}"
+    return rnd.choice([_pad(rnd, dashed), dashed.upper(), u, "00000000-0000-0000-0000-000000000000", _hex(rnd, 64),
+                       "not-a-uuid", "ÄBC-" + dashed[4:], None, "", 7, ["x"]])
+
+
+def _att(rnd: random.Random, i: int) -> object:
+    return rnd.choice(["authorized", " DENIED ", "Not_Determined", "restricted", "NOT_APPLICABLE", "nope", "\u0131",
+                       None, "", 1, True])
+
+
 def _number(rnd: random.Random, i: int) -> object:
     return rnd.choice([i, -i, i + 0.5, 46.0, 1e-7, 1e16, 1e-5, 123456.789, 2**63, 2**70, "12.5", " 7 ", "abc",
                        None, True, [1, 2], {"v": 1}, 0, -0.0, 0.1 + 0.2])
@@ -129,7 +141,8 @@ def profile(rnd: random.Random, i: int) -> dict[str, Any]:
     user: dict[str, Any] = {}
     for key, gen in (("email", _email), ("phone", _phone), ("ip", _ip), ("ua", _text), ("ttclid", _text),
                      ("total", _number), ("currency", _currency), ("sku", _number), ("page", _text),
-                     ("ref", _text), ("when", _ts), ("eid", _event_id)):
+                     ("ref", _text), ("when", _ts), ("eid", _event_id), ("idfa", _maid), ("gaid", _maid),
+                     ("att", _att), ("ver", _text)):
         if rnd.random() < 0.92:
             user[key] = gen(rnd, i)
     if rnd.random() < 0.5:
@@ -171,6 +184,16 @@ JOBS = [
                  id="web-e164-fields"),
     pytest.param(web_job(default_phone_region="DE", identifiers={**WEB_IDS, "user.nested.ids": "external_id"}
                          | {"user_id": "ttp"}), id="web-de-nested"),
+    pytest.param({"id": "diff-app", "type": "app_events", "auth": "a", "audiences": ["aud"], "app_id": "7123456789",
+                  "app_name": 'Shop "App" é', "store_app_id": "com.example.app", "app_version_field": "user.ver",
+                  "event_name": "Purchase", "default_phone_region": "JP", "properties": {"user.total": "value"},
+                  "identifiers": {"user.email": "email", "user.phone": "phone", "user_id": "external_id",
+                                  "user.idfa": "idfa", "user.gaid": "gaid", "user.att": "att_status",
+                                  "user.ip": "ip", "user.ua": "user_agent"}}, id="app-jp"),
+    pytest.param({"id": "diff-app2", "type": "app_events", "auth": "a", "audiences": ["aud"], "app_id": "7123456789",
+                  "app_name": "X", "event_name": "Purchase", "device_id_policy": "any", "limited_data_use": True,
+                  "identifiers": {"user.idfa": "idfa", "user.gaid": "gaid", "user.att": "att_status"}},
+                 id="app-any-device-ids"),
     pytest.param({"id": "diff-off", "type": "offline_events", "auth": "a", "audiences": ["aud", "other"],
                   "event_set_id": "7123", "event_name": "Purchase", "default_phone_region": "FR",
                   "identifiers": {"user.email": "email", "user.phone": "phone", "user_id": "external_id"},
@@ -244,8 +267,7 @@ def test_hypothesis_profiles_map_byte_identical(user: dict[str, Any], user_id: s
 
 
 @pytest.mark.parametrize("job_doc", [
-    pytest.param({"id": "diff-app", "type": "app_events", "auth": "a", "audiences": ["aud"], "app_id": "7123456789",
-                  "app_name": "X", "event_name": "Purchase", "identifiers": {"user.email": "email"}}, id="app"),
+    pytest.param(web_job(identifiers={"user.email": "email", "user.zip": "zip_code"}), id="zip_code"),
     pytest.param(web_job(identifiers={"user.email": "email", "user.fn": "first_name"}), id="first_name"),
     pytest.param(web_job(properties={"value": {"const": 1}}), id="const"),
     pytest.param(web_job(properties={"user.items": "contents"}), id="contents"),

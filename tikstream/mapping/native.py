@@ -6,16 +6,16 @@ core once: it decodes, reads the paths, normalises, hashes and serialises each e
 ``orjson.dumps(mapper(trigger))`` gives (``tests/mapping/test_native_differential.py`` holds it to that).
 Per record, the core may answer "not here" instead; that record is mapped by the Python ``EventMapper``, so
 nothing depends on the core knowing a case. It answers "not here" for a record with any *invalid* identifier
-value (Python tells the drop reason and counts it), and for shapes it does not handle: non-ASCII email or
-phone text, an IP that is not dotted IPv4, a numeric string or a float where a text is expected, a float
-outside orjson's plain-decimal range (1e-5 to 1e16), an RFC 3339 ``event_time_field`` value, a float
-``event_id_field`` value. Phones it cannot decide exactly (fewer than three digits, a pattern the ``regex``
-crate does not compile) are asked of the Python path, value by value (with its cache).
+value (Python tells the drop reason and counts it), and for shapes it does not handle: non-ASCII email, phone,
+device id or ``att_status`` text, an IP that is not dotted IPv4, a numeric string or a float where a text is
+expected, a float outside orjson's plain-decimal range (1e-5 to 1e16), an RFC 3339 ``event_time_field``
+value, a float ``event_id_field`` value. Phones it cannot decide exactly (fewer than three digits, a pattern
+the ``regex`` crate does not compile) are asked of the Python path, value by value (with its cache).
 
-Jobs the core does not handle at all use the Python mapper for every trigger (``why_not`` says why): ``app_events``
-jobs, ``const``/``default``/``derive``/``url_param`` sources, the user fields ``first_name``, ``last_name``,
-``zip_code``, ``city``, ``state``, ``country``, ``idfa``, ``gaid``, ``att_status``, and property kinds other than
-numbers, texts and currencies (``contents``, lists, enumerations, ``mileage``).
+Jobs the core does not handle at all use the Python mapper for every trigger (``why_not`` says why):
+``const``/``default``/``derive``/``url_param`` sources, the user fields ``first_name``, ``last_name``,
+``zip_code``, ``city``, ``state``, ``country``, and property kinds other than numbers, texts and currencies
+(``contents``, lists, enumerations, ``mileage``). It handles web, app and offline jobs.
 
 Phones: the core reads the same metadata as ``phonenumbers`` (handed over once per process by
 :func:`load_phones`, not compiled in), so both decide with the same data.
@@ -32,7 +32,7 @@ import orjson
 import phonenumbers
 from phonenumbers.phonemetadata import PhoneMetadata
 
-from tikstream.jobs.models import EventsJob, OfflineEventsJob, WebEventsJob
+from tikstream.jobs.models import AppEventsJob, EventsJob, WebEventsJob
 from tikstream.jobs.sources import Source, entries
 from tikstream.mapping import convert
 from tikstream.mapping.compile import ARRAY_USER_FIELDS, EventMapper
@@ -54,7 +54,8 @@ AVAILABLE: Final = _native is not None
 
 _USER_KINDS: Final = {
     "email": "email", "phone": "phone", "external_id": "external_id", "ip": "ip",
-    "user_agent": "text", "ttclid": "text", "ttp": "text", "locale": "text", "idfv": "text",
+    "user_agent": "text", "ttclid": "text", "ttp": "text", "locale": "text", "idfv": "text", "att_status": "att",
+    "idfa": "maid", "gaid": "maid",
 }  # fmt: skip
 _PROPERTY_KINDS: Final[dict[Callable[[object], object], str]] = {
     convert.number: "number", convert.text: "text", convert.currency: "currency",
@@ -96,14 +97,15 @@ def _plain_path(source: Source) -> str | None:
 
 def native_spec(job: EventsJob) -> tuple[dict[str, Any] | None, str]:
     """(the core's description of ``job``, "") or (None, why the core does not handle it)."""
-    if not isinstance(job, WebEventsJob | OfflineEventsJob):
-        return None, f"{job.type} jobs"
     user = []
     for field, source in entries(job.identifiers):
         path = _plain_path(source)
         if path is None or field not in _USER_KINDS:
             return None, f"the user field {field!r} ({source.kind})"
-        user.append((field, _USER_KINDS[field], field in ARRAY_USER_FIELDS, path.split(".")))
+        kind = _USER_KINDS[field]
+        if kind == "maid" and getattr(job, "device_id_policy", "uuid") == "any":
+            kind = "maid_any"
+        user.append((field, kind, field in ARRAY_USER_FIELDS, path.split(".")))
     properties = []
     for prop, source in entries(job.properties):
         path = _plain_path(source)
@@ -111,18 +113,29 @@ def native_spec(job: EventsJob) -> tuple[dict[str, Any] | None, str]:
         if path is None or kind is None:
             return None, f"the property {prop!r} ({source.kind})"
         properties.append((prop, kind, path.split(".")))
-    page = []
-    if isinstance(job, WebEventsJob):
-        page = [(key, path.split(".")) for key, path in (("url", job.page_url_field),
-                                                          ("referrer", job.page_referrer_field)) if path]
     return {
         "job_id": job.id, "event_name": job.event_name, "events": sorted(job.triggers),
-        "audiences": sorted(job.audiences), "user": user, "properties": properties, "page": page,
+        "audiences": sorted(job.audiences), "user": user, "properties": properties, "section": _section(job),
         "event_time": job.event_time_field.split(".") if job.event_time_field else None,
         "event_id": job.event_id_field.split(".") if job.event_id_field else None,
         "limited_data_use": bool(job.limited_data_use) if job.limited_data_use or job.source != "offline" else None,
         "phone_region": normalise_region(job.default_phone_region), "phone_policy": job.phone_policy,
     }, ""  # fmt: skip
+
+
+def _section(job: EventsJob) -> tuple[str, str, list[tuple[str, list[str]]]] | None:
+    """``page`` (web) or ``app`` (app) as (name, the job's fixed entries as JSON without braces, texts by
+    path), in ``compile._generate_section``'s order."""
+    if isinstance(job, WebEventsJob):
+        return "page", "", [(key, path.split(".")) for key, path in (("url", job.page_url_field),
+                                                                     ("referrer", job.page_referrer_field)) if path]
+    if isinstance(job, AppEventsJob):
+        fixed: dict[str, str] = {"app_name": job.app_name}
+        if job.store_app_id is not None:
+            fixed["app_id"] = job.store_app_id
+        texts = [("app_version", job.app_version_field.split("."))] if job.app_version_field else []
+        return "app", orjson.dumps(fixed).decode()[1:-1], texts
+    return None
 
 
 class BatchMapper:
