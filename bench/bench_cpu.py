@@ -32,7 +32,7 @@ from typing import Any
 
 import httpx
 import orjson
-from common import bootstrap, delete_topics, median, merge_results, new_topic
+from common import bootstrap, delete_topics, median, merge_results, new_topic, produce_triggers
 
 AUDIENCE = "bench_aud"
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -84,20 +84,7 @@ def job(job_id: str, with_phone: bool) -> dict[str, Any]:
 
 
 def produce(topic: str, n: int) -> None:
-    from confluent_kafka import Producer
-
-    p = Producer({"bootstrap.servers": bootstrap(), "linger.ms": 50, "batch.num.messages": 10000,
-                  "queue.buffering.max.messages": 500000, "compression.type": "lz4"})
-    for i in range(n):
-        while True:
-            try:
-                p.produce(topic, key=f"u-{i:09d}".encode(), value=trigger(i))
-                break
-            except BufferError:
-                p.poll(0.05)
-        if i % 20000 == 0:
-            p.poll(0)
-    p.flush(120)
+    produce_triggers(topic, n, record=lambda i: (f"u-{i:09d}".encode(), trigger(i)))
 
 
 # -- the counting receiver (its own process: its CPU is not the run's) --------------------------------------
