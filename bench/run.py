@@ -76,17 +76,20 @@ READING = """## Reading these figures
 Each sealed batch is mapped in one call to `tikstream_native` (native/, Rust through PyO3): it parses the
 record values (serde_json), reads the paths, normalises (email, phones on the `phonenumbers` metadata,
 IPv4, texts), hashes (SHA-256 with the CPU's SHA instructions; BLAKE2b for event ids) and writes each
-event's JSON as orjson would. Python keeps offsets, batching, HTTP, the DLQ and metrics, and maps what the core leaves.
+event's JSON as orjson would. Python keeps offsets, batching, HTTP, the DLQ and metrics, and maps what
+the core leaves.
 
 | `tikstream run`, 200,000 distinct users | before (Python) | after (native) | RudderStack, transform only |
 |---|---|---|---|
-| CPU per event, phone mapped | BEFORE_PHONE µs | AFTER_PHONE µs | 84 µs (AFTER_RATIO_PEER x) |
-| CPU per event, no phone | BEFORE_NO µs | AFTER_NO µs | |
+| CPU per event, phone mapped | 223 µs | 50 µs | 84 µs on a quiet machine (4.7 x the scaled 18 µs) |
+| CPU per event, no phone | 86.9 µs | 46.7 µs | |
 
-Both columns were measured on this shared 2-core machine while other engineers' tests, soaks and benches
-ran (load average 6-9), so absolute figures are several times what a quiet core gives (the issue's
-quiet-machine "before" was 79 and 33 µs; the RudderStack figure was measured on a quiet machine); compare
-the columns, not the peer row. The goal of 5 µs is not reached. Where the remaining time goes (cProfile of
+Medians of three runs each, measured on this shared 2-core machine (2026-12-07, 23:40-23:57 UTC) while
+other engineers' tests and benches ran (load average 2-4), so absolute figures are well above what a quiet
+core gives: the issue measured the same "before" at 79 and 33 µs, 2.6-2.8 times less, and the RudderStack
+figure on a quiet machine. Compare the columns, not the peer row; scaled the same way the "after" column
+would be about 18 µs with phone and 17 µs without. Phones now cost about 3 µs (they were 136). The goal of
+5 µs is not reached. Where the remaining time goes (cProfile of
 the poll-loop thread, 30,000 events, native core): the core's `map_batch` 19 %; `records.decode` (orjson
 and the Trigger) 20 %; the processor's own per-record work (`_handle`, `_route`, `_deliver`) 21 %; routing
 8 %; the sink's per-record `submit` (Item, owed offsets) 9 %; `consume` 8 %; sink polling and metrics 8 %;
