@@ -109,10 +109,10 @@ def native_spec(job: EventsJob) -> tuple[dict[str, Any] | None, str]:
     properties = []
     for prop, source in entries(job.properties):
         path = _plain_path(source)
-        kind = _PROPERTY_KINDS.get(convert.converter(prop)) if prop not in ("mileage.value", "mileage.unit") else None
-        if path is None or kind is None:
+        converts = None if prop.startswith("mileage.") else _PROPERTY_KINDS.get(convert.converter(prop))
+        if path is None or converts is None:
             return None, f"the property {prop!r} ({source.kind})"
-        properties.append((prop, kind, path.split(".")))
+        properties.append((prop, converts, path.split(".")))
     return {
         "job_id": job.id, "event_name": job.event_name, "events": sorted(job.triggers),
         "audiences": sorted(job.audiences), "user": user, "properties": properties, "section": _section(job),
