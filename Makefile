@@ -10,12 +10,18 @@ PYTEST_ARGS ?=
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
-setup: .venv/.installed ## create .venv and install tikstream editable with the dev and emulator extras
+setup: .venv/.installed .venv/.native ## create .venv, install tikstream editable (dev, emulator extras) and build its native core
 
 .venv/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev,emulator]'
+	@touch $@
+
+# the native events core (native/, Rust through PyO3): needs cargo; pip fetches maturin to build the wheel
+.venv/.native: .venv/.installed native/Cargo.toml native/pyproject.toml $(wildcard native/src/*.rs)
+	@command -v cargo >/dev/null || { echo "setup: cargo not found: install a Rust toolchain (https://rustup.rs)"; exit 1; }
+	$(PY) -m pip install -q --force-reinstall --no-deps ./native
 	@touch $@
 
 include tools/kafka/kafka.mk

@@ -7,7 +7,7 @@ import os
 import statistics
 import sys
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +88,12 @@ def web_job(job_id: str) -> dict[str, Any]:
     }
 
 
-def produce_triggers(topic: str, n: int, audience: str = "bench_aud") -> None:
+def produce_triggers(topic: str, n: int, audience: str = "bench_aud",
+                     record: Callable[[int], tuple[bytes, bytes]] | None = None) -> None:
+    """Produce ``n`` triggers: ``record(i)`` gives (key, value); default ``sample_trigger`` keyed by user."""
     from confluent_kafka import Producer
+
+    record = record or (lambda i: (f"user-{i}".encode(), sample_trigger(i, audience)))
 
     p = Producer(
         {
@@ -101,10 +105,10 @@ def produce_triggers(topic: str, n: int, audience: str = "bench_aud") -> None:
         }
     )
     for i in range(n):
-        value = sample_trigger(i, audience)
+        key, value = record(i)
         while True:
             try:
-                p.produce(topic, key=f"user-{i}".encode(), value=value)
+                p.produce(topic, key=key, value=value)
                 break
             except BufferError:
                 p.poll(0.05)

@@ -77,7 +77,8 @@ class EventMapper:
     over the mapping and no attribute lookups (about half the cost of a generic interpreter of the mapping;
     the rest is the normalisers). Only generated names appear in the source; every value from the job is
     bound as a constant, so a job config cannot inject code. Never raises for a record's content, except
-    ``InvalidRecord`` for a crm trigger without a lead id.
+    ``InvalidRecord`` for a crm trigger without a lead id; ``check`` finds that one ahead of mapping, so a sink
+    that maps a whole batch later (``tikstream.mapping.native.BatchMapper``) refuses the one record at once.
     ``counts`` holds the identifier outcomes seen so far.
     """
 
@@ -88,6 +89,7 @@ class EventMapper:
         self.source, namespace = _generate(job, self.counts)
         exec(compile(self.source, f"<events mapper {job.id}>", "exec"), namespace)
         self.map: Callable[[Trigger], dict[str, Any] | None] = namespace["mapper"]
+        self.check: Callable[[Trigger], None] | None = _lead_check(job) if isinstance(job, CrmEventsJob) else None
 
     def __call__(self, trigger: Trigger) -> dict[str, Any] | None:
         return self.map(trigger)
@@ -260,6 +262,18 @@ def _generate_lead(job: CrmEventsJob, src: _Source) -> None:
     src.add(f"lid = EVENT_ID_TEXT(raw)\n    if lid is None:\n        MISSING_LEAD({src.const(job.id)}, "
             f"{src.const(job.lead_id_field)})")
     src.add(f"lead = {{'lead_id': lid, 'lead_event_source': {src.const(job.lead_event_source)}}}")
+
+
+def _lead_check(job: CrmEventsJob) -> Callable[[Trigger], None]:
+    """Raises what the generated mapper raises for a crm trigger without a lead id (the same path and text
+    rule), without mapping it."""
+    lead_id = compile_path(job.lead_id_field)
+
+    def check(trigger: Trigger) -> None:
+        if event_id_text(lead_id(trigger.doc)) is None:
+            _missing_lead(job.id, job.lead_id_field)
+
+    return check
 
 
 def _missing_lead(job_id: str, path: str) -> None:

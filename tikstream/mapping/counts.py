@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from tikstream.mapping.hashing import Outcome
@@ -41,6 +41,14 @@ class IdentifierCounts:
             reasons(explain(raw))
 
         return drop
+
+    def add(self, field: str, outcomes: Sequence[int]) -> None:
+        """Add counts taken elsewhere (the native core): ``outcomes[i]`` values of ``field`` had the i-th
+        ``Outcome`` (in the enum's order)."""
+        totals = self._totals[field]
+        for outcome, n in zip(_OUTCOMES, outcomes, strict=False):
+            if n:
+                totals[outcome] += n
 
     def compact(self) -> None:
         """Fold the recorded outcomes into totals (bounds memory between two ``take``)."""

@@ -1,7 +1,8 @@
 """The events sink: one class for ``app_events``, ``web_events`` and ``offline_events`` (docs/architecture.md §4.2).
 
-Each routed trigger is mapped (``tikstream.mapping.compile``) and serialised once, then batched: a batch is
-sealed at ``batch_max_events`` (≤ 1,000) or ``linger_ms`` after its first event, and sent to
+Each routed trigger is batched; a batch is sealed at ``batch_max_events`` (≤ 1,000) or ``linger_ms`` after its
+first trigger, mapped and serialised then, in one call for the whole batch (``tikstream.mapping.native``: the
+native core, or the Python mapper for what it leaves), and sent to
 ``/event/track/`` by a small thread pool of its own (``send``), at most ``max_in_flight`` requests at
 a time, so a slow or throttled job never holds the poll loop or another job. ``submit`` raises
 ``BackPressure`` once the sink holds ``max_held`` events (default 4 * ``batch_max_events`` *
@@ -30,11 +31,10 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from typing import Any
 
-import orjson
-
 from tikstream.errors import BackPressure
 from tikstream.jobs.models import EventsJob
 from tikstream.mapping.compile import compile_events_job
+from tikstream.mapping.native import BatchMapper
 from tikstream.metrics import Metrics
 from tikstream.offsets import OwedOffsets
 from tikstream.records import Partition, Trigger
@@ -60,7 +60,6 @@ from tikstream.tiktok.errors import PermanentError, TikTokError
 __all__ = ["EventsSink", "EventsSinkConfig"]
 
 log = logging.getLogger(__name__)
-_dumps = orjson.dumps
 
 
 class EventsSink:
@@ -75,6 +74,9 @@ class EventsSink:
         self._clock, self._on_close = clock, on_close
         self._mapper = compile_events_job(job)
         self._map = self._mapper.map
+        self._batch_map = BatchMapper(job, self._mapper)
+        self._check = self._mapper.check  # a crm trigger without a lead id is refused here, not at _seal
+        self._events, self._audiences = frozenset(job.triggers), frozenset(job.audiences)
         self._batch_max, self._linger = job.batch_max_events, job.linger_ms / 1000.0
         self._max_held = config.max_held or 4 * job.batch_max_events * config.max_in_flight
         envelope = body_envelope(job.source, job.event_source_id, job.test_event_code)
@@ -106,10 +108,11 @@ class EventsSink:
     def submit(self, trigger: Trigger, partition: Partition, offset: int) -> None:
         if self._held >= self._max_held:
             raise BackPressure(f"events job {self.job.id} holds {self._held} events")
-        event = self._map(trigger)
-        if event is None:
-            return
-        item = Item(_dumps(event), partition, offset, trigger)
+        if trigger.event not in self._events or trigger.audience not in self._audiences:
+            return  # the mapper's filter, ahead of it: an unwanted trigger owes nothing
+        if self._check is not None:
+            self._check(trigger)  # InvalidRecord: the poll loop dead-letters this record for this job
+        item = Item(b"", partition, offset, trigger)  # mapped with its batch, when sealed (_seal)
         self._owed.add(partition, offset)
         self._held += 1
         if self.paused:
@@ -199,8 +202,22 @@ class EventsSink:
             self._seal()
 
     def _seal(self) -> None:
-        self._ready.append(Batch(self._open, self._opened_at))
-        self._open = []
+        """Close the open batch: map its new items in one call (``BatchMapper``), release the triggers the job
+        does not want, and queue the rest."""
+        items, self._open = self._open, []
+        fresh = [item for item in items if not item.body]
+        if fresh:
+            unwanted = False
+            for item, body in zip(fresh, self._batch_map([item.trigger for item in fresh]), strict=True):
+                if body is None:
+                    unwanted = True
+                    self._release(item)
+                else:
+                    item.body = body
+            if unwanted:
+                items = [item for item in items if item.body]
+        if items:
+            self._ready.append(Batch(items, self._opened_at))
 
     def _dispatch(self) -> None:
         token, problem = self._auth.token()
