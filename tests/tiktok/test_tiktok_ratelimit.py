@@ -5,10 +5,13 @@ from __future__ import annotations
 import threading
 import time
 
+import httpx
 import pytest
-from tiktok_fakes import ManualClock
+from tiktok_fakes import BASE_URL, TOKEN, ManualClock, Script, envelope
 
+from tikstream.tiktok import TikTokClient
 from tikstream.tiktok.ratelimit import RateLimiter
+from tikstream.tiktok.transport import token_fingerprint
 
 
 def limiter(clock: ManualClock, **kwargs: float) -> RateLimiter:
@@ -120,3 +123,56 @@ def test_thread_safe_reservations_never_exceed_the_rate() -> None:
     assert len(stamps) == 40
     # 40 slots at 200/s with burst 1 take at least 39 / 200 s
     assert stamps[-1] - stamps[0] >= 39 / 200 - 0.01
+
+
+def tolerant(clock: ManualClock) -> RateLimiter:
+    """The client's settings: slow down on 3+ throttling answers making >= 25 % of 5 s of requests."""
+    return limiter(clock, rate=40.0, min_throttles=3, throttle_fraction=0.25, window_seconds=5.0)
+
+
+def test_isolated_throttling_answers_do_not_slow_it_down(clock: ManualClock) -> None:
+    lim = tolerant(clock)
+    for n in range(2000):  # 50 s at the full rate, one answer in 20 throttled (as TikTok's windows do)
+        lim.acquire("k")
+        if n % 20 == 0:
+            lim.on_throttle("k")
+    assert lim.rate("k") == 40.0
+
+
+def test_sustained_throttling_still_halves_it_down_to_the_floor(clock: ManualClock) -> None:
+    lim = tolerant(clock)
+    rates = []
+    for _ in range(60):  # every request throttled: a real limit below our rate
+        lim.acquire("k")
+        rates.append(lim.on_throttle("k"))
+    assert rates[0] == 40.0  # one answer is not yet a pattern
+    assert rates[-1] <= 5.0
+    assert sorted(rates, reverse=True) == rates
+
+
+def test_a_high_fraction_of_few_requests_slows_it_down(clock: ManualClock) -> None:
+    lim = tolerant(clock)
+    for _ in range(3):  # three requests in a row, all throttled
+        lim.acquire("k")
+        lim.on_throttle("k")
+        clock.advance(1.0)
+    assert lim.rate("k") == 20.0
+
+
+def test_throttling_older_than_the_window_is_forgotten(clock: ManualClock) -> None:
+    lim = tolerant(clock)
+    for _ in range(4):  # one throttled request every 6 s: never 3 in a 5 s window
+        lim.acquire("k")
+        lim.on_throttle("k")
+        clock.advance(6.0)
+    assert lim.rate("k") == 40.0
+
+
+def test_the_clients_defaults_ride_out_an_isolated_40100_in_the_next_second(clock: ManualClock) -> None:
+    script = Script([envelope(40100, "Too many requests"), envelope()])
+    with TikTokClient(BASE_URL, transport=httpx.MockTransport(script), clock=clock, sleep=clock.sleep,
+                      rand=lambda: 0.5) as client:
+        client.track_events(TOKEN, b'{"data": []}')
+        assert script.count == 2
+        assert 0.1 <= clock.sleeps[-1] <= 1.1  # the next wall-clock second plus up to 0.2 s of jitter
+        assert client.limiter.rate(token_fingerprint(TOKEN)) == client.limiter.max_rate

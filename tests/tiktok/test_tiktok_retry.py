@@ -80,3 +80,38 @@ def test_one_attempt_means_no_retry() -> None:
 def test_rejects_nonsense(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         RetryPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+THROTTLE_AWARE = RetryPolicy(base_seconds=1.0, cap_seconds=30.0, server_base_seconds=0.25,
+                             throttle_jitter_seconds=0.2)
+
+
+@pytest.mark.parametrize(("wall", "rand", "delay"),
+                         [pytest.param(1000.25, 0.0, 0.75, id="to-the-next-second"),
+                          pytest.param(1000.75, 0.5, 0.35, id="plus-jitter"),
+                          pytest.param(1000.0, 0.999, 1.1998, id="on-a-boundary-the-next-one")])
+def test_throttled_first_retry_is_in_the_next_wall_clock_second(wall: float, rand: float, delay: float) -> None:
+    assert THROTTLE_AWARE.delay(1, lambda: rand, "throttled", wall) == pytest.approx(delay)
+
+
+def test_throttled_retries_back_off_by_whole_seconds() -> None:
+    delays = [THROTTLE_AWARE.delay(n, lambda: 0.0, "throttled", 1000.5) for n in (1, 2, 3, 4, 10)]
+    assert delays == [0.5, 1.5, 3.5, 7.5, 29.5]  # the next second, then 1, 3, 7 ... more, capped at 30
+
+
+def test_server_errors_retry_on_the_short_base() -> None:
+    assert THROTTLE_AWARE.delay(1, lambda: 0.999, "server") == pytest.approx(0.24975)
+    assert THROTTLE_AWARE.delay(3, lambda: 0.5, "server") == 0.5
+    assert THROTTLE_AWARE.delay(1, lambda: 0.5, "other") == 0.5  # timeouts keep the long base
+
+
+def test_a_policy_without_the_options_treats_every_failure_alike() -> None:
+    policy = RetryPolicy(base_seconds=1.0)
+    assert {policy.delay(2, lambda: 0.5, kind, 1000.3) for kind in ("throttled", "server", "other")} == {1.0}
+
+
+def test_backoff_reads_the_wall_clock_for_throttled_retries() -> None:
+    clock = ManualClock()
+    backoff = Backoff(THROTTLE_AWARE, clock=clock, sleep=clock.sleep, rand=lambda: 0.0, wall=lambda: 50.9)
+    backoff.start_attempt()
+    assert backoff.next_delay("throttled") == pytest.approx(0.1)

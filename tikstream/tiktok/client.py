@@ -33,7 +33,7 @@ from tikstream.metrics import Metrics
 from tikstream.tiktok.errors import PermanentError
 from tikstream.tiktok.models import Advertiser, AudienceDetails, Envelope, PageInfo, TokenGrant
 from tikstream.tiktok.ratelimit import RateLimiter
-from tikstream.tiktok.retry import RetryPolicy
+from tikstream.tiktok.retry import DEFAULT_RETRY, RetryPolicy
 from tikstream.tiktok.transport import Call, Caller, FilePart, install_log_redaction, token_fingerprint
 
 __all__ = ["ENDPOINTS", "TikTokClient"]
@@ -78,7 +78,7 @@ class TikTokClient:
         metrics: Metrics | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 30.0,
-        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - a frozen value
+        retry: RetryPolicy = DEFAULT_RETRY,
         limiter: RateLimiter | None = None,
         sleep: Callable[[float], object] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -96,7 +96,8 @@ class TikTokClient:
             headers={"User-Agent": "tikstream"},
             follow_redirects=False,
         )
-        self.limiter = limiter if limiter is not None else RateLimiter(clock=clock, sleep=sleep)
+        self.limiter = limiter if limiter is not None else RateLimiter(
+            clock=clock, sleep=sleep, min_throttles=3, throttle_fraction=0.25)  # isolated 40100s: no slow-down
         self._caller = Caller(self._http, metrics=metrics, retry=retry, limiter=self.limiter,
                               clock=clock, sleep=sleep, rand=rand)
 

@@ -1,8 +1,13 @@
 """A token bucket per key (one key per access token) whose rate adapts to TikTok's throttling answers.
 
-The rate starts at ``rate`` requests per second, which is also its ceiling. Each throttling answer halves it
-(``decrease``), down to ``floor``; throttling answers within ``cooldown_seconds`` of the last decrease are
-taken as the same episode (requests already in flight) and do not halve it again. After ``quiet_seconds``
+The rate starts at ``rate`` requests per second, which is also its ceiling. Throttling that persists halves it
+(``decrease``), down to ``floor``: a throttling answer decreases the rate only when, within the last
+``window_seconds``, at least ``min_throttles`` answers were throttling and they were at least ``throttle_fraction``
+of the requests sent. The defaults (1 and 0) halve on every answer; the client asks for more (docs/tiktok-api.md
+§1.5), so that isolated throttling answers, which TikTok's per-second windows give now and then however slow the
+sender, do not collapse the rate while sustained throttling still does. Throttling answers within
+``cooldown_seconds`` of the last decrease are taken as the same episode (requests already in flight) and do not
+halve it again. After ``quiet_seconds``
 without throttling, the rate grows by ``step`` per quiet period until it is back at the ceiling (AIMD).
 
 ``acquire`` reserves the next free slot under a lock and sleeps outside it, so concurrent callers are spaced
@@ -17,8 +22,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["RateLimiter"]
 
@@ -30,6 +36,8 @@ class _Bucket:
     updated: float  # last refill
     adjusted: float  # last decrease or additive step
     throttled: float | None  # last decrease
+    sent: deque[float] = field(default_factory=deque)  # reservations within the window (bounded by the rate)
+    answers: deque[float] = field(default_factory=deque)  # throttling answers within the window
 
 
 class RateLimiter:
@@ -45,6 +53,9 @@ class RateLimiter:
         step: float | None = None,
         quiet_seconds: float = 5.0,
         cooldown_seconds: float = 1.0,
+        min_throttles: int = 1,
+        throttle_fraction: float = 0.0,
+        window_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] = time.sleep,
     ) -> None:
@@ -54,6 +65,8 @@ class RateLimiter:
             raise ValueError("burst must be at least 1")
         if not 0 < decrease < 1:
             raise ValueError("decrease must be in (0, 1)")
+        if min_throttles < 1 or not 0 <= throttle_fraction <= 1 or window_seconds <= 0:
+            raise ValueError("need min_throttles >= 1, 0 <= throttle_fraction <= 1 and window_seconds > 0")
         self.max_rate = rate
         self.burst = burst
         self.floor = floor
@@ -61,6 +74,9 @@ class RateLimiter:
         self.step = step if step is not None else rate / 10
         self.quiet_seconds = quiet_seconds
         self.cooldown_seconds = cooldown_seconds
+        self.min_throttles = min_throttles
+        self.throttle_fraction = throttle_fraction
+        self.window_seconds = window_seconds
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -82,6 +98,9 @@ class RateLimiter:
             bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * bucket.rate)
             bucket.updated = now
             bucket.tokens -= 1.0
+            if self.min_throttles > 1 or self.throttle_fraction > 0:
+                bucket.sent.append(now)
+                self._forget(bucket, now)
             return 0.0 if bucket.tokens >= 0 else -bucket.tokens / bucket.rate
 
     def on_throttle(self, key: str) -> float:
@@ -91,7 +110,7 @@ class RateLimiter:
             bucket = self._bucket(key, now)
             self._recover(bucket, now)
             recent = bucket.throttled is not None and now - bucket.throttled < self.cooldown_seconds
-            if not recent:
+            if not recent and self._persists(bucket, now):
                 self._refill(bucket, now)
                 bucket.rate = max(self.floor, bucket.rate * self.decrease)
                 bucket.throttled = now
@@ -112,6 +131,21 @@ class RateLimiter:
             bucket = _Bucket(rate=self.max_rate, tokens=self.burst, updated=now, adjusted=now, throttled=None)
             self._buckets[key] = bucket
         return bucket
+
+    def _persists(self, bucket: _Bucket, now: float) -> bool:
+        """Count this throttling answer; True when the throttling of the window is enough to slow down."""
+        if self.min_throttles <= 1 and self.throttle_fraction <= 0:
+            return True
+        bucket.answers.append(now)
+        self._forget(bucket, now)
+        throttles = len(bucket.answers)
+        return throttles >= self.min_throttles and throttles >= self.throttle_fraction * len(bucket.sent)
+
+    def _forget(self, bucket: _Bucket, now: float) -> None:
+        horizon = now - self.window_seconds
+        for times in (bucket.sent, bucket.answers):
+            while times and times[0] < horizon:
+                times.popleft()
 
     def _refill(self, bucket: _Bucket, now: float) -> None:
         """Credit the time since the last refill at the old rate before the rate changes."""

@@ -97,6 +97,17 @@ class Call:
             raise ValueError("an endpoint is relative to the base URL and ends in '/'")
 
 
+def _retry_kind(exc: RetryableError) -> str:
+    """Which delay a retryable failure gets (``tikstream.tiktok.retry``): throttled, server error, other."""
+    if isinstance(exc, ThrottledError):
+        return "throttled"
+    if isinstance(exc, TransportError):
+        return "other"
+    if (exc.http_status or 0) >= 500 or 50000 <= (exc.code or 0) < 60000:
+        return "server"
+    return "other"
+
+
 class Caller:
     """Sends ``Call``s through one pooled ``httpx.Client``. Thread-safe."""
 
@@ -141,7 +152,7 @@ class Caller:
                 raise
             except RetryableError as exc:
                 exc.attempts = attempt
-                delay = backoff.next_delay()
+                delay = backoff.next_delay(_retry_kind(exc))
                 if delay is None:
                     log.warning("tiktok %s: giving up after %d attempts: %s", call.endpoint, attempt, exc,
                                 extra={"endpoint": call.endpoint, "attempts": attempt, "code": exc.code})
