@@ -137,15 +137,29 @@ def test_preview_prints_exactly_the_bodies_a_real_run_sends(env: Env) -> None:
     jobs = [example(f.name) for f in files]
     audience = next(j for j in jobs if j["type"] == "audience_export")
     audience["flush_interval_seconds"] = 1  # ship at once; how a batch is made does not depend on it
+    for job in jobs:  # what is compared is the triggers' requests; there are no earlier members to backfill
+        if job["type"] == "audience_export":
+            job["existing_users"] = False
     env.publish_jobs(jobs)
     env.produce_file(TRIGGERS)
     expected_events = sum(len(r["body"]["data"]) for p in previews.values() for r in p["requests"]
                           if r["path"] == "/event/track/")
     assert expected_events >= 5
 
-    def audience_members() -> set[str]:
-        found = env.state("?members=1")["audiences"]
+    def audience_members() -> set[str]:  # the file job's audience (the streaming job has a segment audience)
+        found = [a for a in env.state("?members=1")["audiences"] if a["kind"] == "customer_file"]
         return set(found[0]["members"]) if found else set()
+
+    streamed = [r["body"] for p in previews.values() for r in p["requests"] if r["path"] == "/segment/mapping/"]
+    assert streamed, "examples/ holds a streaming audience job"
+
+    def segment_bodies() -> list[dict[str, Any]]:  # as received, with the preview's audience id placeholder
+        state = env.state("?mappings=1")
+        ids = {a["id"] for a in state["audiences"] if a["kind"] == "segment"}
+        text = orjson.dumps(state.get("mappings", [])).decode()
+        for audience_id in ids:
+            text = text.replace(f'"{audience_id}"', '"<audience_id>"')
+        return orjson.loads(text)  # type: ignore[no-any-return]
 
     appended = {cell for p in previews.values() for r in p["requests"] if r["path"].endswith("/file/upload/")
                 for line in r["body"]["lines"][1:] for cell in line.split(",") if cell}  # [0]: the header
@@ -153,6 +167,8 @@ def test_preview_prints_exactly_the_bodies_a_real_run_sends(env: Env) -> None:
     with running_app(env.settings(), env.base, EXAMPLES / "auth.json"):
         wait_for(lambda: env.state()["events"]["unique"] >= expected_events, 90, "every event", poll=0.5)
         wait_for(lambda: audience_members() == appended, 90, "the audience's members", poll=0.5)
+        wait_for(lambda: len(segment_bodies()) >= len(streamed), 90, "the streaming job's requests", poll=0.5)
+        assert segment_bodies() == streamed
         wait_for(lambda: len(env.dead_letters()) == 1, 30, "the crm trigger without a lead id")
     for job, name in zip(jobs, (f.name for f in files), strict=True):
         if job["type"] == "audience_export":
