@@ -144,7 +144,8 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     from tikstream.app import own_topics
-    from tikstream.jobs.models import job_to_json, parse_job
+    from tikstream.jobs.changes import change_errors
+    from tikstream.jobs.models import job_to_json
     from tikstream.kafka.admin import ensure_topics
     from tikstream.kafka.config_topic import publish, read_config_topic
 
@@ -160,7 +161,9 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     kafka = settings.kafka_config()
     ensure_topics(kafka, own_topics(settings))
     current = read_config_topic(kafka, settings.config_topic)
-    changed = [f"{job.id}: {e}" for job in jobs for e in _change_errors(current.get(job.id), job)]
+    running = {job.id: _running(current.get(job.id)) for job in jobs}  # each topic version parsed once
+    changed = [f"{job.id}: {e}" for job in jobs if running[job.id] is not None
+               for e in change_errors(running[job.id], job)]
     if changed:
         for e in changed:
             print(f"invalid: {e}", file=sys.stderr)
@@ -169,7 +172,8 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     now = datetime.now(UTC)
     records = []
     for job in jobs:
-        created = job.created_at or _existing_created_at(current.get(job.id), parse_job) or now
+        previous = running[job.id]
+        created = job.created_at or (previous.created_at if previous is not None else None) or now
         records.append((job.id, job_to_json(job.model_copy(update={"created_at": created}))))
     publish(kafka, settings.config_topic, records)
     for job in jobs:
@@ -177,25 +181,14 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _change_errors(record: Any, job: Any) -> list[Any]:
-    """What ``job`` may not change from the version on the config topic (``tikstream.jobs.changes``)."""
-    from tikstream.jobs.changes import change_errors
+def _running(record: Any) -> Any:
+    """The job version on the config topic (None: none, a tombstone, or invalid: nothing runs from it)."""
     from tikstream.jobs.models import parse_job
 
     if record is None or record.value is None:
-        return []
-    try:
-        previous = parse_job(record.value)
-    except JobConfigError:
-        return []  # the topic's version is invalid: nothing runs that could be contradicted
-    return change_errors(previous, job)
-
-
-def _existing_created_at(record: Any, parse: Any) -> datetime | None:
-    if record is None or record.value is None:
         return None
     try:
-        return parse(record.value).created_at  # type: ignore[no-any-return]
+        return parse_job(record.value)
     except JobConfigError:
         return None
 
