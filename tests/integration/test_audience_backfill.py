@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from conftest import produce
 from emulator_proc import admin_url
@@ -44,6 +44,12 @@ def email_hash(i: int) -> str:
 def enter(i: int) -> tuple[bytes, bytes]:
     doc = {"audience": "bf", "event": "enter", "user_id": f"u-{i}", "ts": int(time.time()),
            "user": {"email": f" User{i}@Example.com"}}
+    return f"u-{i}".encode(), orjson.dumps(doc)
+
+
+def exit_with_profile(i: int) -> tuple[bytes, bytes]:
+    doc = {"audience": "bf", "event": "exit", "user_id": f"u-{i}", "ts": int(time.time()),
+           "user": {"email": f"user{i}@example.com"}}
     return f"u-{i}".encode(), orjson.dumps(doc)
 
 
@@ -236,6 +242,35 @@ def test_instance_killed_during_the_backfill(kafka_config: dict[str, str], env: 
             stop(p)
 
 
+def test_streaming_backfill_with_the_jobs_own_triggers_in_flight(kafka_config: dict[str, str], env: dict[str, str],
+                                                                 emulator: str, tmp_path: Path) -> None:
+    """Regression: every trigger is produced before the instance starts, some before the streaming
+    ``existing_users`` job was created (the audience's members: the backfill's), some after (the job's own:
+    exits of earlier members, new enters). The job's own triggers are committed only once its writer sent
+    them, and the writer sends nothing of the job before the backfill: the backfill must not wait for them.
+    The audience ends with exactly the expected members (a backfill that waited for them never ends)."""
+    port, topic, before, later = env["TIKSTREAM_HTTP_PORT"], env["TIKSTREAM_TRIGGER_TOPICS"], 3_000, 500
+    produce(kafka_config, topic, (enter(i) for i in range(before)))
+    apply_job(env, tmp_path, {"delivery": "streaming"})
+    time.sleep(0.01)  # the job's own triggers are stamped after its created_at
+    produce(kafka_config, topic, [*(exit_with_profile(i) for i in range(later)),
+                                  *(enter(i) for i in range(before, before + later))])
+    proc = start(env, tmp_path)
+    try:
+        expected = {email_hash(i) for i in range(later, before + later)}
+        seen: list[dict[str, Any]] = []
+        wait_audience(emulator, port, expected, 120.0, seen)
+        deadline = time.monotonic() + 30
+        while not (job_status(port).get("backfill") or {}).get("done") and time.monotonic() < deadline:
+            time.sleep(0.5)
+        backfill = job_status(port)["backfill"]
+        assert backfill["done"] is True and backfill["users"] <= before
+        committed_to_end(kafka_config, env["TIKSTREAM_GROUP_ID"], topic, 60.0)  # the job's triggers are done
+        assert [set(a["members"]) for a in members(emulator)] == [expected]
+    finally:
+        stop(proc)
+
+
 def test_membership_reader_on_kafka(kafka_config: dict[str, str], new_topic: Any) -> None:
     """The reader and producer against the real broker: one audience's records in log order, with their
     timestamps and tombstones; the recording progress of a consumer group."""
@@ -263,8 +298,13 @@ def test_membership_reader_on_kafka(kafka_config: dict[str, str], new_topic: Any
     assert got == [("a", b"1", 1_000), ("b", b"2", 3_000), ("a", None, 4_000), ("a\x00odd", b"3", 5_000)]
     assert list(reader.scan("nobody")) == [] or all(m.user_id for m in reader.scan("nobody"))
 
-    produce(kafka_config, triggers, [(b"k", b"v")] * 3, partition=1)
-    ends = reader.trigger_ends()
+    stamped = Producer(dict(kafka_config))
+    for stamp in (1_000, 2_000, 3_000):
+        stamped.produce(triggers, key=b"k", value=b"v", partition=1, timestamp=stamp)
+    assert stamped.flush(30) == 0
+    assert reader.trigger_offsets(1.9995) == {(triggers, 0): 0, (triggers, 1): 1}  # the first stamped >= 2 s
+    assert reader.trigger_offsets(0.0) == {(triggers, 0): 0, (triggers, 1): 0}
+    ends = reader.trigger_offsets(9.0)  # nothing stamped that late: the end offsets
     assert ends == {(triggers, 0): 0, (triggers, 1): 3}
     assert reader.recorded(ends) is False
     consumer = Consumer({**kafka_config, "group.id": group, "enable.auto.commit": False})

@@ -77,6 +77,23 @@ class EndReader:
         """The end offset (high watermark) of every partition of ``topic`` now."""
         return {p: self.watermarks(topic, p)[1] for p in self.partitions(topic)}
 
+    def offsets_at(self, topic: str, partitions: Iterable[int], timestamp_ms: int) -> dict[int, int | None]:
+        """For each partition, the offset of its first record with a timestamp at or after ``timestamp_ms``
+        (every record before it has an earlier one); None when it has no such record."""
+        asked = [TopicPartition(topic, p, timestamp_ms) for p in partitions]
+        if not asked:
+            return {}
+        try:
+            found = self._consumer.offsets_for_times(asked, timeout=self.timeout)
+        except KafkaException as exc:
+            raise self._error(f"{topic}: cannot look up offsets by time: {exc}") from exc
+        result: dict[int, int | None] = {}
+        for tp in found:
+            if tp.error is not None:
+                raise self._error(f"{topic}[{tp.partition}]: cannot look up offsets by time: {tp.error}")
+            result[tp.partition] = tp.offset if tp.offset >= 0 else None
+        return result
+
     def committed(self, partitions: Iterable[Partition]) -> dict[Partition, Committed]:
         """The group's committed offset (and metadata) of each partition."""
         try:

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import orjson
 import pytest
@@ -86,8 +86,9 @@ class FakeSource:
         self.members, self.lag = members, lag
         self.calls: list[str] = []
 
-    def trigger_ends(self) -> Mapping[tuple[str, int], int]:
-        self.calls.append("ends")
+    def trigger_offsets(self, created_at: float) -> Mapping[tuple[str, int], int]:
+        assert created_at == CREATED
+        self.calls.append("offsets")
         return {("triggers", 0): 10}
 
     def recorded(self, ends: Mapping[tuple[str, int], int]) -> bool:
@@ -98,6 +99,38 @@ class FakeSource:
     def scan(self, audience: str, stop: threading.Event | None = None) -> Iterator[Member]:
         self.calls.append(f"scan {audience}")
         yield from self.members
+
+
+class InFlight(FakeSource):
+    """Trigger partitions as the poll loop leaves them while a job's own triggers are in flight: each is
+    committed up to its first record stamped at or after ``CREATED`` (the job's first trigger) and stays
+    there, as a streaming job's does until its writer sent them. ``recorded`` stops the worker after
+    ``patience`` calls (a wait that would never end)."""
+
+    STAMPS: Final = {("triggers", 0): [BEFORE, BEFORE, AFTER, AFTER + 5],  # offset -> record timestamp
+                     ("triggers", 1): [BEFORE - 9, AFTER, BEFORE],  # offset 2: a producer's clock behind
+                     ("triggers", 2): [BEFORE],  # nothing of the job yet
+                     ("triggers", 3): []}
+
+    def __init__(self, members: list[Member], stop: threading.Event, patience: int = 50) -> None:
+        super().__init__(members)
+        self.stop, self.patience = stop, patience
+        self.committed = {tp: _first_at(stamps, AFTER) for tp, stamps in self.STAMPS.items()}
+
+    def trigger_offsets(self, created_at: float) -> Mapping[tuple[str, int], int]:
+        self.calls.append("offsets")
+        return {tp: _first_at(stamps, int(created_at * 1000)) for tp, stamps in self.STAMPS.items()}
+
+    def recorded(self, ends: Mapping[tuple[str, int], int]) -> bool:
+        self.calls.append("recorded")
+        if len(self.calls) > self.patience:
+            self.stop.set()
+        return all(self.committed[tp] >= end for tp, end in ends.items())
+
+
+def _first_at(stamps: list[int], at_ms: int) -> int:
+    """Kafka's offsets_for_times: the first offset stamped at or after ``at_ms``, else the end offset."""
+    return next((offset for offset, stamp in enumerate(stamps) if stamp >= at_ms), len(stamps))
 
 
 class Files:
@@ -145,12 +178,32 @@ def test_worker_waits_for_the_triggers_to_be_recorded_then_scans_and_ships(tmp_p
     source = FakeSource([member("a"), member("b"), member("c", AFTER)], lag=2)
     files = Files()
     built = build(tmp_path, source, files)(threading.Event())
-    assert source.calls == ["ends", "recorded", "recorded", "recorded", "scan vip"]
+    assert source.calls == ["offsets", "recorded", "recorded", "recorded", "scan vip"]
     assert built.scanned == 3 and built.users == 2 and len(built.ops) == 1
     (got,) = built.ops
     assert got.action == "APPEND" and got.users == 2 and got.batch_id.startswith(BATCH_PREFIX)
     assert set(files.uploaded[0].split()) == {h("a"), h("b")}
     assert not (tmp_path / "bf" / "members.sqlite").exists()
+
+
+def test_worker_waits_only_for_the_triggers_before_created_at(tmp_path: Path) -> None:
+    """The job's own triggers are in flight, never committed before the backfill is done (a streaming job's
+    writer sends nothing of the job before it; a file job's wait for its batch to seal): the worker waits
+    only for the triggers stamped before ``created_at`` (every delivery uses this worker)."""
+    stop = threading.Event()
+    source = InFlight([member("a"), member("b", AFTER)], stop)
+    built = build(tmp_path, source, Files())(stop)
+    assert source.calls == ["offsets", "recorded", "scan vip"]
+    assert built.scanned == 2 and built.users == 1
+
+
+def test_worker_waits_until_the_triggers_before_created_at_are_recorded(tmp_path: Path) -> None:
+    stop = threading.Event()
+    source = InFlight([], stop, patience=5)
+    source.committed[("triggers", 2)] = 0  # the last trigger before created_at is not recorded yet
+    with pytest.raises(InterruptedError):
+        build(tmp_path, source, Files())(stop)
+    assert "scan vip" not in source.calls
 
 
 def test_worker_stops_when_told(tmp_path: Path) -> None:

@@ -7,16 +7,23 @@ later record is left to the job's own triggers (which the sink turns into operat
 decided exactly once, whatever the order in which things run, and doing the backfill again gives the same
 set (it is a function of the records produced before ``created_at`` only).
 
-When. The job's single writer (``audience_writer.JobWriter``) runs the backfill when it takes the job and
-the state topic has no finished backfill for this ``created_at``. A worker thread notes the trigger
-partitions' end offsets (at or after ``created_at``) and waits until the trigger consumer group has committed
-up to them (committed means recorded, so no earlier trigger is still on its way into the table). It then
-scans the audience's partition up to its end offset at that moment into an on-disk ``Batch`` (bounded
-memory), and ships it with the sink's ``Shipper``: the same files, uploads and stored contents, but the
-APPEND operations are handed back instead of going to ``{group_id}.audience-ops``.
+When. The job's single writer (``writer.JobWriter`` or ``pusher.SegmentWriter``) runs the backfill
+when it takes the job and the state topic has no finished backfill for this ``created_at``. A worker thread
+looks up, in every trigger partition, the offset of the first record stamped at or after ``created_at`` (the
+end offset when there is none yet) and waits until the trigger consumer group has committed up to it
+(committed means recorded, so no trigger before ``created_at`` is still on its way into the table). It waits
+for nothing the job handles itself: every record below that offset is stamped earlier, so the job does not
+route it, while a streaming job's own triggers are committed only once its writer sent them, which the writer
+does only after the backfill (waiting for those would deadlock). Other jobs' triggers below it may be waited
+for: their writers wait at most for their own backfills, which wait only for triggers stamped before their
+own, earlier ``created_at``, so the waits form no cycle. It then scans the audience's partition up to
+its end offset at that moment into an on-disk ``Batch`` (bounded memory), and ships it with the sink's
+``Shipper``: the same files, uploads and stored contents, but the APPEND operations are handed back instead of
+going to ``{group_id}.audience-ops``.
 
 Order. The writer puts the backfill's operations *in front of* its queue and applies nothing of the job's
 own before them: a trigger the job handled is newer than anything the backfill sends, so it must land later.
+(The scan may or may not see such a trigger already recorded; either way the job's own operation decides.)
 
 Durability. ``backfill:{job}`` in ``{group_id}.audience-state`` holds ``BackfillState``: the operations still
 to apply once they were built, then ``done``. A crash while scanning or uploading starts over; a crash while
@@ -24,7 +31,9 @@ applying resumes from the operations left (applying one again is harmless).
 
 Not guaranteed: members the table never saw (who entered before this version of tikstream recorded
 membership, or whose trigger reached the topic after the backfill started with a timestamp before
-``created_at``) are not sent.
+``created_at``) are not sent, nor is a member whose latest trigger, stamped before ``created_at``, sits in its
+partition after a trigger stamped at or after it (producers' clocks out of step) and was not recorded yet
+when the scan started.
 """
 
 from __future__ import annotations
@@ -68,8 +77,9 @@ class MembershipSource(Protocol):
     """The membership table as the backfill reads it (``MembershipReader``). Methods block; they raise
     ``MembershipError`` when Kafka does not answer."""
 
-    def trigger_ends(self) -> Mapping[tuple[str, int], int]:
-        """The trigger partitions' end offsets now."""
+    def trigger_offsets(self, created_at: float) -> Mapping[tuple[str, int], int]:
+        """Per trigger partition, where its records stamped before ``created_at`` end (the first offset
+        stamped at or after it, or the end offset now when there is none)."""
 
     def recorded(self, ends: Mapping[tuple[str, int], int]) -> bool:
         """Whether every trigger below ``ends`` is in the table."""
@@ -171,8 +181,8 @@ class BackfillBuild:
         while self.wall() < self.created_at:  # a job created ahead of time: its "before" is not over yet
             if stop.wait(min(self.wait_seconds, self.created_at - self.wall())):
                 raise InterruptedError("backfill stopped")
-        ends = self.source.trigger_ends()
-        while not self.source.recorded(ends):
+        before = self.source.trigger_offsets(self.created_at)  # not the job's own triggers: see the docstring
+        while not self.source.recorded(before):
             if stop.wait(self.wait_seconds):
                 raise InterruptedError("backfill stopped")
         self.progress.phase, self.progress.scanned = "scanning", 0

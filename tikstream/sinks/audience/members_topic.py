@@ -20,6 +20,7 @@ topic, its keys and partitioning. ``MembershipProducer`` is used by the poll-loo
 
 from __future__ import annotations
 
+import math
 import threading
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -174,11 +175,19 @@ class MembershipReader:
                     yield Member(key[start:].decode("utf-8", "surrogatepass"), rec.value,
                                  -1 if rec.timestamp_ms is None else rec.timestamp_ms)
 
-    def trigger_ends(self) -> dict[tuple[str, int], int]:
-        """The end offset of every trigger partition now: the records the membership table must hold before a
-        backfill that starts now may read it."""
+    def trigger_offsets(self, created_at: float) -> dict[tuple[str, int], int]:
+        """Where the triggers produced before ``created_at`` (epoch seconds) end in every trigger partition:
+        the offset of the partition's first record stamped at or after it, or, when none is there yet, its end
+        offset now. Every record below is stamped earlier, so no job created at ``created_at`` handles it
+        (docs/architecture.md §4.1): what a backfill for that job waits to see recorded."""
+        stamp = math.ceil(created_at * 1000)  # a record below it is stamped before created_at
+        offsets: dict[tuple[str, int], int] = {}
         with self._reader(f"{self._group_id}.membership-reader") as reader:
-            return {(topic, p): end for topic in self.trigger_topics for p, end in reader.ends(topic).items()}
+            for topic in self.trigger_topics:
+                ends = reader.ends(topic)  # before the lookup: a record produced in between is not counted
+                for p, at in reader.offsets_at(topic, ends, stamp).items():
+                    offsets[(topic, p)] = ends[p] if at is None else at
+        return offsets
 
     def recorded(self, ends: Mapping[tuple[str, int], int]) -> bool:
         """Whether the trigger consumer group committed up to ``ends`` (or the partition's start moved past
