@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any, Final, Protocol
 
@@ -31,7 +30,7 @@ import orjson
 from tikstream.sinks.audience.backfill import Backfill
 from tikstream.sinks.audience.ops import AudienceRecord, Op
 from tikstream.sinks.audience.segment import SEGMENT, mapping_body, segment_audience_name
-from tikstream.sinks.audience.writer import Backoff, WriterStore, delivery_changed
+from tikstream.sinks.audience.single_writer import GATED_RETRY, SingleWriter, WriterStore, delivery_changed
 from tikstream.tiktok.errors import ReauthorizeError, TikTokError
 
 log = logging.getLogger(__name__)
@@ -56,55 +55,28 @@ class SegmentApi(Protocol):
     def mapping(self, body: dict[str, Any]) -> None: ...
 
 
-class SegmentWriter:
-    """Sends one streaming job's operations. Not thread-safe: one thread calls ``enqueue``/``step``;
-    ``status`` may be read from another thread."""
+class SegmentWriter(SingleWriter):
+    """Sends one streaming job's operations (``SingleWriter``: not thread-safe except ``status``)."""
+
+    FAILED = "streaming audience request failed; will retry"
 
     def __init__(self, job_id: str, name_prefix: str, audience: str, api: Callable[[], SegmentApi],
                  store: SegmentStore, on_applied: Callable[[list[Op]], None], *,
                  wall: Callable[[], float] = time.time, on_state: Callable[[str], None] | None = None,
                  backfill: Backfill | None = None) -> None:
-        self.job_id, self._prefix, self._audience = job_id, name_prefix, audience
-        self._api, self._store, self._on_applied = api, store, on_applied
-        self._wall, self._on_state = wall, on_state
-        self.queue: deque[Op] = deque()
-        self.record: AudienceRecord | None = None
-        self.state = "ready"
-        self.last_error: str | None = None
-        self.appended = self.removed = self.requests = 0
-        self.last_success: float | None = None
-        self._next_at = 0.0
-        self._backoff = Backoff()
-        self.backfill = backfill
-
-    def load(self, record: AudienceRecord | None, backfill: bytes | None = None) -> None:
-        self.record = record
-        if self.backfill is not None:
-            self.backfill.load(backfill)
-
-    def enqueue(self, op: Op) -> None:
-        self.queue.append(op)
-
-    def forget(self) -> None:
-        self.queue.clear()
-        self._next_at = 0.0
-        if self.backfill is not None:
-            self.backfill.forget()
+        super().__init__(job_id, name_prefix, audience, store, on_applied, wall=wall, on_state=on_state,
+                         backfill=backfill)
+        self._api, self._segments = api, store
+        self.requests = 0
 
     def close(self) -> None:
-        if self.backfill is not None:
-            self.backfill.close()
-        self._store.close()
-
-    @property
-    def pending_files(self) -> int:
-        """Requests waiting (the name the writer service and ``audience_pending_files`` use)."""
-        return len(self.queue)
+        super().close()
+        self._segments.close()
 
     def step(self, now: float) -> float | None:
         """Send what is due; returns the time of the next attempt, or None when there is nothing to do."""
-        if self.backfill is not None and not self.backfill.gate(now, self.queue):
-            return now + 0.5
+        if self._held(now):
+            return now + GATED_RETRY
         if not self.queue:
             return None
         if now < self._next_at:
@@ -157,8 +129,7 @@ class SegmentWriter:
             return record.audience_id
         self._set_state("creating")
         if record is None:
-            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self._wall()))
-            record = AudienceRecord(segment_audience_name(f"{self._prefix} {self._audience} {stamp}"), None, SEGMENT)
+            record = AudienceRecord(segment_audience_name(self._new_name()), None, SEGMENT)
             self._store.put_audience(self.job_id, record)  # the intent, before TikTok hears of it
             self.record = record
             audience_id = None
@@ -171,15 +142,9 @@ class SegmentWriter:
         self._store.put_audience(self.job_id, self.record)
         return audience_id
 
-    def _fail(self, now: float, error: str, delay: float) -> None:
-        self._set_state("failing")
-        self.last_error = error
-        self._next_at = now + delay
-        log.warning("streaming audience request failed; will retry", extra={"job": self.job_id, "error": error})
-
     def _applied(self, op: Op, now: float, *, count: bool = True) -> None:
         if op.offset >= 0:  # a backfill operation has none: nobody waits for it
-            self._store.mark_applied(self.job_id, op.offset)  # raises: the op stays and is sent again
+            self._segments.mark_applied(self.job_id, op.offset)  # raises: the op stays and is sent again
         self.queue.popleft()
         if count:
             self.requests += 1
@@ -192,23 +157,9 @@ class SegmentWriter:
         self._backoff.reset()
         self._next_at = now
         self._set_state("ready")
-        if self.backfill is not None:
-            self.backfill.applied([op], self.queue)
-        self._on_applied([op])
-
-    def _set_state(self, state: str) -> None:
-        if state != self.state:
-            self.state = state
-            if self._on_state is not None:
-                self._on_state(state)
+        self._done([op])
 
     def status(self) -> dict[str, Any]:
-        record = self.record
-        status: dict[str, Any] = {"audience_id": None if record is None else record.audience_id,
-                                  "audience_name": None if record is None else record.name,
-                                  "pending_files": None, "pending_requests": len(self.queue),
-                                  "state": self.state, "last_error": self.last_error, "appended": self.appended,
-                                  "removed": self.removed, "requests": self.requests}
-        if self.backfill is not None:
-            status["backfill"] = self.backfill.status()
+        status = super().status()
+        status.update(pending_files=None, pending_requests=len(self.queue), requests=self.requests)
         return status

@@ -29,15 +29,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from tikstream.errors import ConfigError
 from tikstream.sinks.audience.backfill import BATCH_PREFIX, Backfill
 from tikstream.sinks.audience.merge import MERGED_PREFIX, Merging
 from tikstream.sinks.audience.ops import AudienceRecord, Op, UploadedFile
+from tikstream.sinks.audience.single_writer import (
+    GATED_RETRY,
+    Backoff,
+    SingleWriter,
+    WriterStore,
+    delivery_changed,
+)
 from tikstream.sinks.audience.state import FileRef
 from tikstream.tiktok.errors import (
     AudienceBusyError,
@@ -48,12 +53,10 @@ from tikstream.tiktok.errors import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MAX_PATHS_PER_CALL", "STATES", "AudienceApi", "Backoff", "JobWriter",
-           "WriterStore", "delivery_changed"]
+__all__ = ["MAX_PATHS_PER_CALL", "AudienceApi", "JobWriter"]
 
 MAX_PATHS_PER_CALL: Final = 50  # TikTok recommends fewer than 50 file paths per request (§2.1)
 FILE_EXPIRED: Final = 40910
-STATES: Final = ("creating", "processing", "ready", "failing")
 READY_POLL_CAP: Final = 5.0
 """Longest wait between two ``get`` calls while the audience processes: TikTok's processing takes minutes
 and the emulator's seconds; a poll every few seconds keeps the wait short without flooding ``get``."""
@@ -69,83 +72,30 @@ class AudienceApi(Protocol):
     def upload(self, calculate_type: str, data: bytes, filename: str) -> str: ...
 
 
-class WriterStore(Protocol):
-    """Durable state in Kafka. Methods block until acknowledged."""
-
-    def put_audience(self, job_id: str, record: AudienceRecord) -> None: ...
-    def read_file(self, ref: FileRef) -> bytes: ...
-
-
-def delivery_changed(job_id: str, action: str) -> str:
-    """What a writer says when handed an operation of the other delivery (``delivery`` changed under one id)."""
-    return (f"job {job_id} has a {action!r} operation of the other delivery: its delivery changed under the same "
-            "id, which is not supported; apply the new delivery under a new job id")
-
-
-@dataclass(slots=True)
-class Backoff:
-    first: float = 0.5
-    cap: float = 30.0
-    current: float = 0.0
-    factor: float = 2.0
-
-    def next(self) -> float:
-        self.current = self.first if self.current == 0 else min(self.cap, self.current * self.factor)
-        return self.current
-
-    def reset(self) -> None:
-        self.current = 0.0
-
-
-class JobWriter:
-    """Applies one job's operations. Not thread-safe: one thread calls ``enqueue``/``step``; ``status`` may be
-    read from another thread (it copies simple fields)."""
+class JobWriter(SingleWriter):
+    """Applies one job's operations (``SingleWriter``: not thread-safe except ``status``)."""
 
     def __init__(self, job_id: str, name_prefix: str, audience: str, api: Callable[[], AudienceApi],
                  store: WriterStore, on_applied: Callable[[list[Op]], None], *,
                  wall: Callable[[], float] = time.time, too_small_retry: float = 300.0,
                  on_state: Callable[[str], None] | None = None, backfill: Backfill | None = None,
                  read_files: Callable[[list[FileRef]], dict[str, bytes]] | None = None) -> None:
-        self.job_id, self._prefix, self._audience = job_id, name_prefix, audience
-        self._api, self._store, self._on_applied = api, store, on_applied
-        self._wall, self._too_small_retry, self._on_state = wall, too_small_retry, on_state
-        self.queue: deque[Op] = deque()
-        self.record: AudienceRecord | None = None
-        self.state = "ready"
-        self.last_error: str | None = None
-        self.appended = self.removed = 0
-        self.last_success: float | None = None
+        super().__init__(job_id, name_prefix, audience, store, on_applied, wall=wall, on_state=on_state,
+                         backfill=backfill)
+        self._api, self._too_small_retry = api, too_small_retry
         self._valid_seen = False
-        self._next_at = 0.0
-        self._backoff = Backoff()  # after a failure
         self._poll = Backoff(0.5, READY_POLL_CAP, factor=1.5)  # waiting for the audience to be ready
-        self.backfill = backfill
         self._merging = None if read_files is None else Merging(job_id, read_files, BATCH_PREFIX, wall)
 
     # -- feeding --------------------------------------------------------------------------------------------
     def load(self, record: AudienceRecord | None, backfill: bytes | None = None) -> None:
-        """The job's audience and backfill as the state topic knows them (on taking the job's partition)."""
-        self.record = record
+        super().load(record, backfill)
         self._valid_seen = False
-        if self.backfill is not None:
-            self.backfill.load(backfill)
-
-    def enqueue(self, op: Op) -> None:
-        self.queue.append(op)
 
     def forget(self) -> None:
-        """This instance no longer owns the job: drop queued operations (the new owner reads them again)."""
-        self.queue.clear()
+        super().forget()
         if self._merging is not None:
             self._merging.clear()
-        self._next_at = 0.0
-        if self.backfill is not None:
-            self.backfill.forget()
-
-    def close(self) -> None:
-        """The job is gone from this process: stop a running backfill."""
-        if self.backfill is not None:
-            self.backfill.close()
 
     @property
     def pending_files(self) -> int:
@@ -154,8 +104,8 @@ class JobWriter:
     # -- work -----------------------------------------------------------------------------------------------
     def step(self, now: float) -> float | None:
         """Do what is due; returns the time of the next attempt, or None when there is nothing to do."""
-        if self.backfill is not None and not self.backfill.gate(now, self.queue):
-            return now + 0.5
+        if self._held(now):
+            return now + GATED_RETRY
         if not self.queue:
             return self._settle(now)
         if now < self._next_at:
@@ -200,12 +150,6 @@ class JobWriter:
         self._next_at = now + self._poll.next()
         return self._next_at
 
-    def _fail(self, now: float, exc: Exception, delay: float) -> None:
-        self._set_state("failing")
-        self.last_error = str(exc)
-        self._next_at = now + delay
-        log.warning("audience operation failed; will retry", extra={"job": self.job_id, "error": str(exc)})
-
     def _work(self, now: float) -> None:
         if self.queue[0].action not in ("APPEND", "REMOVE"):  # a streaming job's request: kept, never skipped
             self._fail(now, ConfigError(delivery_changed(self.job_id, self.queue[0].action)), self._backoff.cap)
@@ -245,8 +189,7 @@ class JobWriter:
                 self._next_at = 0.0
                 return
         else:
-            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self._wall()))
-            record = AudienceRecord(f"{self._prefix} {self._audience} {stamp}", None, ops[0].calculate_type)
+            record = AudienceRecord(self._new_name(), None, ops[0].calculate_type)
             self._store.put_audience(self.job_id, record)  # the intent, before TikTok hears of it
             self.record = record
         name = record.name
@@ -322,27 +265,7 @@ class JobWriter:
         self._next_at = now + self._poll.next()  # the audience processes what it just got
         self.last_success = self._wall()
         self._set_state("processing")
-        done = ops if self._merging is None else self._merging.expand(ops, self.queue)
-        if self.backfill is not None:
-            self.backfill.applied(done, self.queue)
-        if done:
-            self._on_applied(done)
-
-    def _set_state(self, state: str) -> None:
-        if state != self.state:
-            self.state = state
-            if self._on_state is not None:
-                self._on_state(state)
-
-    def status(self) -> dict[str, Any]:
-        record = self.record
-        status: dict[str, Any] = {"audience_id": None if record is None else record.audience_id,
-                                  "audience_name": None if record is None else record.name,
-                                  "pending_files": self.pending_files, "state": self.state,
-                                  "last_error": self.last_error, "appended": self.appended, "removed": self.removed}
-        if self.backfill is not None:
-            status["backfill"] = self.backfill.status()
-        return status
+        self._done(ops if self._merging is None else self._merging.expand(ops, self.queue))
 
 
 class _MergedExpired(Exception):
