@@ -242,16 +242,18 @@ def test_instance_killed_during_the_backfill(kafka_config: dict[str, str], env: 
             stop(p)
 
 
-def test_streaming_backfill_with_the_jobs_own_triggers_in_flight(kafka_config: dict[str, str], env: dict[str, str],
-                                                                 emulator: str, tmp_path: Path) -> None:
-    """Regression: every trigger is produced before the instance starts, some before the streaming
-    ``existing_users`` job was created (the audience's members: the backfill's), some after (the job's own:
-    exits of earlier members, new enters). The job's own triggers are committed only once its writer sent
-    them, and the writer sends nothing of the job before the backfill: the backfill must not wait for them.
-    The audience ends with exactly the expected members (a backfill that waited for them never ends)."""
+@pytest.mark.parametrize("delivery", DELIVERIES)
+def test_backfill_with_the_jobs_own_triggers_in_flight(kafka_config: dict[str, str], env: dict[str, str],
+                                                       emulator: str, tmp_path: Path,
+                                                       delivery: dict[str, Any]) -> None:
+    """Regression: every trigger is produced before the instance starts, some before the ``existing_users``
+    job was created (the audience's members: the backfill's), some after (the job's own: exits of earlier
+    members, new enters). A streaming job's own triggers are committed only once its writer sent them, and the
+    writer sends nothing of the job before the backfill: the backfill must not wait for them (one that did
+    never ended). The audience ends with exactly the expected members, whatever the delivery."""
     port, topic, before, later = env["TIKSTREAM_HTTP_PORT"], env["TIKSTREAM_TRIGGER_TOPICS"], 3_000, 500
     produce(kafka_config, topic, (enter(i) for i in range(before)))
-    apply_job(env, tmp_path, {"delivery": "streaming"})
+    apply_job(env, tmp_path, delivery)
     time.sleep(0.01)  # the job's own triggers are stamped after its created_at
     produce(kafka_config, topic, [*(exit_with_profile(i) for i in range(later)),
                                   *(enter(i) for i in range(before, before + later))])
